@@ -1,0 +1,137 @@
+import type { TaskId } from './types.js';
+
+const BRAND = Symbol.for('tasklane.error');
+
+/**
+ * Base class of every error tasklane creates for a task or a wait.
+ *
+ * Use {@link isRunnerError} rather than `instanceof` when two copies of tasklane may be loaded.
+ */
+export class RunnerError extends Error {
+  override name: string = 'RunnerError';
+  /** @internal */
+  readonly [BRAND] = true;
+}
+
+/**
+ * A task ran longer than its `timeout` and was stopped; the task ends `failed` with this error.
+ *
+ * The work's `AbortSignal` is aborted with this error as its reason.
+ */
+export class TaskTimeoutError extends RunnerError {
+  override name = 'TaskTimeoutError' as const;
+  /** The task that timed out. */
+  readonly taskId: TaskId;
+  /** The timeout that was exceeded, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(taskId: TaskId, timeoutMs: number, options?: ErrorOptions) {
+    super(
+      `Task "${taskId}" timed out after ${timeoutMs} ms; raise its \`timeout\` option or make the work honour \`context.signal\``,
+      options,
+    );
+    this.taskId = taskId;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * A task was cancelled (by `task.cancel()`, `runner.cancelTask()`, `cancelAll()` or `stop()`).
+ *
+ * `task.wait()` rejects with it, and the work's `AbortSignal` is aborted with it as its reason.
+ */
+export class TaskCancelledError extends RunnerError {
+  override name = 'TaskCancelledError' as const;
+  /** The task that was cancelled. */
+  readonly taskId: TaskId;
+  constructor(taskId: TaskId, reason?: string, options?: ErrorOptions) {
+    super(`Task "${taskId}" was cancelled${reason ? `: ${reason}` : ''}`, options);
+    this.taskId = taskId;
+  }
+}
+
+/**
+ * A task's work failed with something that is not an `Error` (a thrown string, say).
+ * The thrown value is kept as `cause`.
+ */
+export class TaskFailedError extends RunnerError {
+  override name = 'TaskFailedError' as const;
+  /** The task that failed. */
+  readonly taskId: TaskId;
+  constructor(taskId: TaskId, cause: unknown) {
+    super(`Task "${taskId}" failed with a non-Error value: ${describe(cause)}`, { cause });
+    this.taskId = taskId;
+  }
+}
+
+/**
+ * `task.wait({ timeout })` or `runner.waitAll({ timeout })` gave up waiting.
+ *
+ * The task itself keeps running: cancel it with `task.cancel()` if that is what you want.
+ */
+export class WaitTimeoutError extends RunnerError {
+  override name = 'WaitTimeoutError' as const;
+  /** The task waited for, or `undefined` for `waitAll()`. */
+  readonly taskId: TaskId | undefined;
+  /** How long the wait lasted, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(taskId: TaskId | undefined, timeoutMs: number) {
+    super(
+      taskId === undefined
+        ? `waitAll() gave up after ${timeoutMs} ms; tasks are still running (cancel them with cancelAll())`
+        : `wait() gave up on task "${taskId}" after ${timeoutMs} ms; the task is still running (cancel it with task.cancel())`,
+    );
+    this.taskId = taskId;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * `submit()` was called after `stop()`. It extends `TypeError` (a misuse of the API) and still
+ * carries the tasklane brand, so {@link isRunnerError} recognises it.
+ */
+export class RunnerStoppedError extends TypeError {
+  override name = 'RunnerStoppedError' as const;
+  /** @internal */
+  readonly [BRAND] = true;
+  constructor(action: string) {
+    super(`Cannot ${action} after stop(); create a new BackgroundRunner`);
+  }
+}
+
+/**
+ * Tells whether `value` is an error created by tasklane (any copy of it).
+ *
+ * @example
+ * ```ts
+ * try { await task.wait(); } catch (error) { if (isRunnerError(error)) console.log(error.name); }
+ * ```
+ */
+export function isRunnerError(
+  value: unknown,
+): value is RunnerError | RunnerStoppedError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/** @internal Describes a value for an error message: `` `0` (number) ``. */
+export function describe(value: unknown): string {
+  let shown: string;
+  if (typeof value === 'function') shown = value.name ? `[function ${value.name}]` : '[function]';
+  else if (typeof value === 'string') shown = JSON.stringify(value);
+  else if (typeof value === 'bigint') shown = `${value}n`;
+  else if (typeof value === 'symbol') shown = value.toString();
+  else {
+    try {
+      shown = JSON.stringify(value) ?? String(value);
+    } catch {
+      shown = Object.prototype.toString.call(value);
+    }
+  }
+  if (shown.length > 60) shown = `${shown.slice(0, 57)}...`;
+  const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  return `\`${shown}\` (${kind})`;
+}
+
+/** @internal Wraps a thrown value so a task's `error` is always an `Error`. */
+export function toError(taskId: TaskId, value: unknown): Error {
+  return value instanceof Error ? value : new TaskFailedError(taskId, value);
+}

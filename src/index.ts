@@ -1,0 +1,35 @@
+export { BackgroundRunner } from './runner/background-runner.js';
+export type { SubmitAgentOptions } from './runner/background-runner.js';
+export { BackgroundTask } from './runner/background-task.js';
+export type { TaskRecord } from './runner/background-task.js';
+export type { BackgroundConfig, RunnerClock, SubmitOptions } from './runner/config.js';
+export type { RunnerEventName, RunnerEvents } from './runner/events.js';
+export type { TaskRegistry, TaskRegistryContext, TaskSummary } from './runner/registry.js';
+export { taskMachine } from './machines/task-machine.js';
+export type {
+  TaskActor,
+  TaskMachineContext,
+  TaskMachineEvent,
+  TaskMachineInput,
+  TaskSnapshot,
+} from './machines/task-machine.js';
+export { supervisorMachine } from './machines/supervisor-machine.js';
+export type {
+  SupervisorActor,
+  SupervisorContext,
+  SupervisorEmitted,
+  SupervisorEvent,
+  SupervisorInput,
+} from './machines/supervisor-machine.js';
+export type { AgentLike } from './actors/run-agent.js';
+export {
+  RunnerError,
+  RunnerStoppedError,
+  TaskCancelledError,
+  TaskFailedError,
+  TaskTimeoutError,
+  WaitTimeoutError,
+  isRunnerError,
+} from './errors.js';
+export { TaskStatus } from './types.js';
+export type { FinalTaskStatus, TaskContext, TaskFunction, TaskId } from './types.js';

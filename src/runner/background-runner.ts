@@ -1,0 +1,533 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'eventemitter3';
+import { createActor } from 'xstate';
+import { agentWork } from '../actors/run-agent.js';
+import { Execution, runFunctionLogic } from '../actors/run-function.js';
+import { RunnerStoppedError, WaitTimeoutError } from '../errors.js';
+import { supervisorMachine } from '../machines/supervisor-machine.js';
+import type { SupervisorActor } from '../machines/supervisor-machine.js';
+import { initialTaskContext, taskMachine, transitionTask } from '../machines/task-machine.js';
+import type { TaskActor, TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-machine.js';
+import { isFinalStatus } from '../types.js';
+import type { TaskId, TaskStatus } from '../types.js';
+import { BackgroundTask } from './background-task.js';
+import type { TaskHost, TaskRecord } from './background-task.js';
+import { checkFunction, checkTimeout, invalid, resolveConfig } from './config.js';
+import type { BackgroundConfig, ResolvedConfig, SubmitOptions } from './config.js';
+import type { RunnerEventName, RunnerEvents } from './events.js';
+import { createTaskRegistry } from './registry.js';
+import type { TaskRegistry } from './registry.js';
+
+/** Options of `runner.submitAgent(agent, prompt, options)`. */
+export type SubmitAgentOptions<TResult = unknown> = Omit<SubmitOptions<TResult>, 'args'>;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Listener = (...args: any[]) => void;
+
+/**
+ * Runs work in the background with a concurrency limit, timeouts, cancellation, progress and a
+ * live view of every task. Each task is an XState actor of {@link taskMachine}; a supervisor actor
+ * owns the queue and admits tasks in FIFO order while fewer than `maxConcurrentTasks` run.
+ *
+ * @example
+ * ```ts
+ * const runner = new BackgroundRunner({ maxConcurrentTasks: 3 });
+ * const task = await runner.submit(async (topic: string) => `notes on ${topic}`, { args: ['AI'], timeout: 60_000 });
+ * console.log(await task.wait()); // "notes on AI"
+ * ```
+ */
+export class BackgroundRunner {
+  readonly #config: ResolvedConfig;
+  readonly #emitter = new EventEmitter();
+  readonly #wrapped = new WeakMap<Listener, Listener>();
+  readonly #tasks = new Map<TaskId, BackgroundTask>();
+  readonly #running = new Set<BackgroundTask>();
+  readonly #supervisor: SupervisorActor;
+  readonly #taskLogic = taskMachine.provide({ actors: { execute: runFunctionLogic } });
+  readonly #host: TaskHost;
+  #registry: TaskRegistry | undefined;
+  #idleWaiters: (() => void)[] = [];
+  #stopped = false;
+  /** Tasks not yet final: the runner is idle when this is 0. */
+  #active = 0;
+  /** What the supervisor has not been told yet; sent as one `sync` event per microtask. */
+  #batch: { submitted: TaskId[]; withdrawn: TaskId[]; settled: TaskId[] } | undefined;
+
+  /**
+   * @param options - see {@link BackgroundConfig}; every field is optional.
+   * @throws TypeError or RangeError naming the option, for a bad value.
+   */
+  constructor(options: BackgroundConfig = {}) {
+    this.#config = resolveConfig(options);
+    const { clock } = this.#config;
+    // tasklane's own timers never hold the process open: the work's own I/O does, and a finished
+    // task's cleanup timer must not keep a script alive for `cleanupDelay`.
+    const systemClock = {
+      setTimeout: (fn: (...args: unknown[]) => void, ms: number) => unref(clock.setTimeout(fn, ms)),
+      clearTimeout: (id: unknown) => clock.clearTimeout(id),
+    };
+    this.#supervisor = createActor(supervisorMachine, {
+      id: 'supervisor',
+      input: {
+        maxConcurrentTasks: this.#config.maxConcurrentTasks,
+        autoCleanup: this.#config.autoCleanup,
+        cleanupDelay: this.#config.cleanupDelay,
+        now: clock.now(),
+      },
+      clock: systemClock,
+      inspect: this.#config.inspect,
+    });
+    this.#supervisor.on('admit', ({ taskIds }) => {
+      for (const taskId of taskIds) this.#admit(taskId);
+    });
+    this.#supervisor.on('remove', ({ taskIds }) => {
+      for (const taskId of taskIds) this.#remove(taskId);
+    });
+    this.#supervisor.start();
+    this.#host = {
+      clock,
+      materialize: (task) => this.#materialize(task),
+      cancel: (task, reason) => this.#cancel(task, reason),
+    };
+  }
+
+  /** The options in force, defaults applied. */
+  get config(): Readonly<Omit<ResolvedConfig, 'clock' | 'inspect'>> {
+    const { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay } = this.#config;
+    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay };
+  }
+
+  /** The supervisor actor that owns the queue (for inspection and tests). */
+  get supervisor(): SupervisorActor {
+    return this.#supervisor;
+  }
+
+  /**
+   * Submits work. It starts at once if a slot is free, else waits in `pending` (FIFO). `fn` is
+   * called as `fn(...args, context)`; see {@link TaskContext}.
+   *
+   * @returns the task's handle, right after it was queued or started.
+   * @throws TypeError/RangeError for a bad `fn` or option; `RunnerStoppedError` after `stop()`.
+   *
+   * @example
+   * ```ts
+   * const task = await runner.submit(research, { args: ['AI trends'], name: 'research', timeout: 60_000 });
+   * ```
+   */
+  async submit<TResult>(
+    fn: (...args: any[]) => TResult | PromiseLike<TResult>, // eslint-disable-line @typescript-eslint/no-explicit-any
+    options: SubmitOptions<Awaited<TResult>> = {},
+  ): Promise<BackgroundTask<Awaited<TResult>>> {
+    return this.#submit(fn, options);
+  }
+
+  /**
+   * Submits an AI agent call: runs `agent.start(prompt, { signal })`, else `agent.chat(…)`, else
+   * `agent.run(…)`. The task's result is what that method returns or resolves to.
+   *
+   * @throws TypeError when the agent has none of those methods or `prompt` is not a string.
+   */
+  async submitAgent<TResult = unknown>(
+    agent: object,
+    prompt: string,
+    options: SubmitAgentOptions<TResult> = {},
+  ): Promise<BackgroundTask<TResult>> {
+    if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
+    const { method, work } = agentWork(agent);
+    const agentName = (agent as { name?: unknown }).name;
+    const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
+    return this.#submit<TResult>(work, { ...options, name, args: [prompt] });
+  }
+
+  /** Every task the runner still holds (finished ones until cleanup), in submission order. */
+  get tasks(): BackgroundTask[] {
+    return [...this.#tasks.values()];
+  }
+
+  /** The tasks running now. */
+  get runningTasks(): BackgroundTask[] {
+    return [...this.#running];
+  }
+
+  /** The tasks waiting for a slot, in submission order. */
+  get pendingTasks(): BackgroundTask[] {
+    return this.tasks.filter((task) => task.status === 'pending');
+  }
+
+  /** Whether nothing is pending or running. */
+  get isIdle(): boolean {
+    return this.#active === 0;
+  }
+
+  /** The task with this id, or `undefined` (unknown, or already cleaned up). */
+  getTask(id: TaskId): BackgroundTask | undefined {
+    return this.#tasks.get(id);
+  }
+
+  /** Plain JSON records of the tasks, optionally only those in `status`. */
+  listTasks(options: { status?: TaskStatus | readonly TaskStatus[] } = {}): TaskRecord[] {
+    const { status } = options;
+    const wanted = status === undefined ? undefined : new Set<TaskStatus>(typeof status === 'string' ? [status] : status);
+    const records: TaskRecord[] = [];
+    for (const task of this.#tasks.values()) if (!wanted || wanted.has(task.status)) records.push(task.toJSON());
+    return records;
+  }
+
+  /**
+   * Cancels a pending or running task. Resolves `true` if it was cancelled by this call, `false`
+   * if it is unknown or had already finished.
+   */
+  async cancelTask(id: TaskId, reason?: string): Promise<boolean> {
+    const task = this.#tasks.get(id);
+    return task ? this.#cancel(task, reason) : false;
+  }
+
+  /**
+   * Cancels every pending task, then every running one (so no pending task starts in between).
+   * Resolves with how many were cancelled.
+   */
+  async cancelAll(reason?: string): Promise<number> {
+    return this.#cancelEverything(reason);
+  }
+
+  /**
+   * Waits until nothing is pending or running, then resolves with all tasks the runner holds.
+   * Failed and cancelled tasks do not reject it; inspect their `status`.
+   *
+   * @throws WaitTimeoutError when `timeout` ms pass first (the tasks keep running).
+   */
+  async waitAll(options: { timeout?: number | undefined } = {}): Promise<BackgroundTask[]> {
+    const timeout = checkTimeout('timeout', options.timeout);
+    if (!this.isIdle) {
+      await new Promise<void>((resolve, reject) => {
+        const waiter = (): void => {
+          if (timer !== undefined) this.#config.clock.clearTimeout(timer);
+          resolve();
+        };
+        const timer =
+          timeout === undefined
+            ? undefined
+            : this.#config.clock.setTimeout(() => {
+                this.#idleWaiters = this.#idleWaiters.filter((w) => w !== waiter);
+                reject(new WaitTimeoutError(undefined, timeout));
+              }, timeout);
+        this.#idleWaiters.push(waiter);
+      });
+    }
+    return this.tasks;
+  }
+
+  /** Resolves when nothing is pending or running (at once if that is so now). */
+  async onIdle(): Promise<void> {
+    if (this.isIdle) return;
+    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * Removes every finished task (completed, failed, cancelled) now. Handles you hold keep their
+   * state. Returns how many were removed.
+   */
+  clearCompleted(): number {
+    let removed = 0;
+    for (const task of [...this.#tasks.values()]) {
+      if (task.isCompleted) {
+        this.#remove(task.id);
+        removed += 1;
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * Stops the runner: cancels every pending and running task (their signals abort), stops the
+   * supervisor and clears its timers, so the process can exit. Later `submit()` calls reject with
+   * `RunnerStoppedError`. Finished tasks stay readable. Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#cancelEverything('the runner stopped');
+    this.#stopped = true;
+    this.#batch = undefined;
+    this.#supervisor.send({ type: 'stop' });
+    this.#releaseIdleWaiters();
+  }
+
+  /** Whether `stop()` was called. */
+  get isStopped(): boolean {
+    return this.#stopped;
+  }
+
+  /**
+   * An `@xstate/store` store of task summaries for apps and UIs: `runner.registry.select((c) =>
+   * c.counts.running).subscribe(render)`. Created on first use, so runners nobody watches pay nothing.
+   */
+  get registry(): TaskRegistry {
+    this.#registry ??= createTaskRegistry([...this.#tasks.values()].map((task) => task._summary()));
+    return this.#registry;
+  }
+
+  /**
+   * Adds a listener; see {@link RunnerEvents} for the events and payloads. A listener that throws
+   * is reported on `'error'` and does not stop other listeners.
+   */
+  on<E extends RunnerEventName>(event: E, listener: RunnerEvents[E]): this {
+    this.#emitter.on(event, this.#wrap(event, listener));
+    return this;
+  }
+
+  /** Adds a listener that is removed after its first call. */
+  once<E extends RunnerEventName>(event: E, listener: RunnerEvents[E]): this {
+    this.#emitter.once(event, this.#wrap(event, listener));
+    return this;
+  }
+
+  /** Removes a listener added with `on` or `once`. */
+  off<E extends RunnerEventName>(event: E, listener: RunnerEvents[E]): this {
+    const wrapped = this.#wrapped.get(listener as Listener);
+    if (wrapped) this.#emitter.off(event, wrapped);
+    return this;
+  }
+
+  /** How many listeners `event` has. */
+  listenerCount(event: RunnerEventName): number {
+    return this.#emitter.listenerCount(event);
+  }
+
+  /** Removes all listeners, or those of one event. */
+  removeAllListeners(event?: RunnerEventName): this {
+    this.#emitter.removeAllListeners(event);
+    return this;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #submit<TResult>(fn: unknown, options: SubmitOptions<TResult>): BackgroundTask<TResult> {
+    if (this.#stopped) throw new RunnerStoppedError('submit a task');
+    if (typeof fn !== 'function') invalid('fn', 'a function', fn);
+    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+    const { args = [], name, onComplete, onProgress, metadata = {} } = options;
+    if (!Array.isArray(args)) invalid('args', 'an array', args);
+    if (name !== undefined && (typeof name !== 'string' || name === '')) invalid('name', 'a non-empty string', name);
+    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
+    checkFunction('onComplete', onComplete);
+    checkFunction('onProgress', onProgress);
+    const timeout = 'timeout' in options ? checkTimeout('timeout', options.timeout) : this.#config.defaultTimeout;
+
+    const taskId = randomUUID();
+    const now = this.#config.clock.now();
+    const context = initialTaskContext({
+      taskId,
+      name: name ?? (fn.name || 'task'),
+      timeout,
+      metadata,
+      createdAt: now,
+      work: new Execution(taskId, fn as (...a: unknown[]) => unknown, args, this.#config.clock.now),
+    });
+    const task = new BackgroundTask<TResult>(this.#host, context, onComplete, onProgress);
+    this.#tasks.set(taskId, task as BackgroundTask);
+    if (this.#config.inspect) this.#materialize(task as BackgroundTask);
+    this.#registry?.trigger.upsert({ summary: task._summary() });
+    this.#active += 1;
+    this.#emit('submitted', { task: task as BackgroundTask });
+    this.#tell('submitted', taskId);
+    return task;
+  }
+
+  /** Sends an event to a task: to its actor if it has one, else through the compact transition. */
+  #dispatch(task: BackgroundTask, event: TaskMachineEvent): void {
+    if (task._actor) {
+      task._actor.send(event);
+      return;
+    }
+    const next = transitionTask(task._status, task._context, event);
+    if (next) this.#commit(task, next[0], next[1]);
+  }
+
+  /**
+   * Records a task's new state (from the compact transition or the actor's snapshot) and carries
+   * out what follows: effects for actor-less tasks, callbacks, waiters, events, the registry, and
+   * telling the supervisor about a finished task.
+   */
+  #commit(task: BackgroundTask, status: TaskStatus, context: TaskMachineContext): void {
+    const previous = task._status;
+    const previousContext = task._context;
+    if (previous === status && previousContext === context) return;
+    task._status = status;
+    task._context = context;
+    const execution = context.work as Execution;
+
+    if (previous === status) {
+      if (status === 'running' && (context.progress !== previousContext.progress || context.message !== previousContext.message)) {
+        this.#registry?.trigger.upsert({ summary: task._summary() });
+        if (task._onProgress) this.#call('onProgress', task, () => task._onProgress!(context.progress, context.message, task));
+        this.#emit('progress', { task, progress: context.progress, message: context.message });
+      }
+      return;
+    }
+
+    if (previous === 'running') {
+      this.#running.delete(task);
+      if (task._timer !== undefined) {
+        this.#config.clock.clearTimeout(task._timer);
+        task._timer = undefined;
+      }
+      // Abort with the task's own error, so `signal.reason` is the TaskCancelledError/TaskTimeoutError.
+      execution.abort(context.error);
+    }
+
+    if (status === 'running') {
+      this.#running.add(task);
+      if (!task._actor) {
+        // The actor-less equivalent of the machine's `running` state: invoke the work, arm the timeout.
+        execution.attach((event) => this.#dispatch(task, event));
+        if (context.timeout !== undefined) {
+          task._timer = unref(this.#config.clock.setTimeout(() => {
+            task._timer = undefined;
+            this.#dispatch(task, { type: 'timeout' });
+          }, context.timeout));
+        }
+      }
+      this.#registry?.trigger.upsert({ summary: task._summary() });
+      this.#emit('started', { task });
+      return;
+    }
+
+    if (!isFinalStatus(status)) return;
+    this.#registry?.trigger.upsert({ summary: task._summary() });
+    task._settleWaiters();
+    if (task._onComplete) this.#call('onComplete', task, () => task._onComplete!(task));
+    if (status === 'completed') this.#emit('completed', { task });
+    else if (status === 'failed') this.#emit('failed', { task, error: context.error! });
+    else this.#emit('cancelled', { task });
+    this.#tell(previous === 'running' ? 'settled' : 'withdrawn', task.id);
+    this.#active -= 1;
+    if (this.#active === 0) this.#idle();
+  }
+
+  /** Queues a fact for the supervisor; the first one in a microtask schedules the flush. */
+  #tell(kind: 'submitted' | 'withdrawn' | 'settled', taskId: TaskId): void {
+    if (this.#stopped) return;
+    if (!this.#batch) {
+      this.#batch = { submitted: [], withdrawn: [], settled: [] };
+      queueMicrotask(this.#flush);
+    }
+    this.#batch[kind].push(taskId);
+  }
+
+  readonly #flush = (): void => {
+    const batch = this.#batch;
+    this.#batch = undefined;
+    if (!batch || this.#stopped) return;
+    this.#supervisor.send({ type: 'sync', ...batch, at: this.#config.clock.now() });
+  };
+
+  #admit(taskId: TaskId): void {
+    const task = this.#tasks.get(taskId);
+    if (task?.status === 'pending') {
+      this.#dispatch(task, { type: 'start', at: this.#config.clock.now() });
+    } else {
+      // Cancelled while the supervisor was admitting it: give the slot back.
+      this.#tell('settled', taskId);
+    }
+  }
+
+  #cancel(task: BackgroundTask, reason: string | undefined): boolean {
+    if (task.isCompleted) return false;
+    this.#dispatch(task, { type: 'cancel', at: this.#config.clock.now(), reason });
+    return task.status === 'cancelled';
+  }
+
+  #cancelEverything(reason: string | undefined): number {
+    let cancelled = 0;
+    for (const task of this.pendingTasks) if (this.#cancel(task, reason)) cancelled += 1;
+    for (const task of [...this.#running]) if (this.#cancel(task, reason)) cancelled += 1;
+    return cancelled;
+  }
+
+  #remove(taskId: TaskId): void {
+    const task = this.#tasks.get(taskId);
+    if (!task?.isCompleted) return;
+    this.#tasks.delete(taskId);
+    this.#registry?.trigger.remove({ taskId });
+    // A done actor has stopped itself; this only matters for one created after the fact.
+    task._actor?.stop();
+  }
+
+  #idle(): void {
+    this.#releaseIdleWaiters();
+    this.#emit('idle', {});
+  }
+
+  #releaseIdleWaiters(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /**
+   * Gives a task its actor: created in the task's current state with the supervisor as parent, so
+   * inspectors show it under the supervisor. A running task's work keeps running: the restored
+   * `execute` child attaches to it, and the timeout already armed stays armed.
+   */
+  #materialize(task: BackgroundTask): TaskActor {
+    if (task._actor) return task._actor;
+    const snapshot = this.#taskLogic.resolveState({ value: task._status, context: task._context });
+    const actor = createActor(this.#taskLogic, {
+      snapshot,
+      parent: this.#supervisor,
+      id: task.id,
+      input: task._context as TaskMachineInput,
+    });
+    task._actor = actor;
+    actor.subscribe({
+      next: (snap) => this.#commit(task, snap.value as TaskStatus, snap.context),
+      error: (error) => this.#report(error, 'listener', task.id),
+    });
+    actor.start();
+    return actor;
+  }
+
+  #emit<E extends RunnerEventName>(event: E, payload: Parameters<RunnerEvents[E]>[0]): void {
+    this.#emitter.emit(event, payload);
+  }
+
+  #wrap(event: RunnerEventName, listener: unknown): Listener {
+    if (typeof listener !== 'function') invalid('listener', 'a function', listener);
+    let wrapped = this.#wrapped.get(listener as Listener);
+    if (!wrapped) {
+      wrapped = ((payload: unknown) => {
+        try {
+          (listener as (payload: unknown) => void)(payload);
+        } catch (error) {
+          if (event === 'error') return; // never loop on a throwing error listener
+          const taskId = (payload as { task?: BackgroundTask } | undefined)?.task?.id;
+          this.#report(error, 'listener', taskId);
+        }
+      }) as Listener;
+      this.#wrapped.set(listener as Listener, wrapped);
+    }
+    return wrapped;
+  }
+
+  #call(source: 'onComplete' | 'onProgress', task: BackgroundTask, fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.#report(error, source, task.id);
+    }
+  }
+
+  #report(error: unknown, source: 'onComplete' | 'onProgress' | 'listener', taskId: TaskId | undefined): void {
+    if (this.#emitter.listenerCount('error') > 0) {
+      this.#emit('error', { error, source, taskId });
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.emitWarning(`tasklane: ${source} for task ${taskId ?? '-'} threw: ${message}`, { code: 'TASKLANE_CALLBACK_ERROR' });
+  }
+}
+
+function unref<T>(handle: T): T {
+  (handle as { unref?: () => void } | undefined)?.unref?.();
+  return handle;
+}

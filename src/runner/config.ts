@@ -1,0 +1,149 @@
+import type { InspectionEvent, Observer } from 'xstate';
+import { describe } from '../errors.js';
+import type { BackgroundTask } from './background-task.js';
+
+/** The longest delay `setTimeout` honours (about 24.8 days); longer ones would fire at once. */
+export const MAX_DELAY_MS = 2_147_483_647;
+
+/**
+ * The clock the runner schedules timers on and reads the time from. xstate's `SimulatedClock`
+ * fits it; so does `{ setTimeout, clearTimeout, now: Date.now }`.
+ */
+export interface RunnerClock {
+  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
+  clearTimeout(id: unknown): void;
+  /** Epoch milliseconds. Defaults to `Date.now()`. */
+  now?(): number;
+}
+
+/**
+ * Options of `new BackgroundRunner(options)`: the TypeScript face of Python's `BackgroundConfig`.
+ */
+export interface BackgroundConfig {
+  /**
+   * How many tasks may run at once; the rest wait in `pending`, first in first out.
+   * @defaultValue 5
+   */
+  maxConcurrentTasks?: number;
+  /**
+   * Timeout in ms for tasks submitted without their own `timeout`; `undefined` means none.
+   * @defaultValue undefined
+   */
+  defaultTimeout?: number | undefined;
+  /**
+   * Remove finished tasks from the runner `cleanupDelay` ms after they finish, so a long-lived
+   * runner holds only the tasks still worth showing. Handles you hold keep working.
+   * @defaultValue true
+   */
+  autoCleanup?: boolean;
+  /**
+   * How long a finished task stays visible in `tasks`, `getTask()` and the registry, in ms.
+   * @defaultValue 300_000 (5 minutes)
+   */
+  cleanupDelay?: number;
+  /**
+   * An XState inspection observer (e.g. `createBrowserInspector().inspect` from
+   * `@statelyai/inspect`, or any `(event) => void`). It sees the supervisor and every task actor;
+   * with it set, every task gets its actor at submit time.
+   */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
+  /**
+   * The clock for timeouts, waits and cleanup. Tests may pass xstate's `SimulatedClock`; vitest's
+   * fake timers work with the default.
+   * @defaultValue the global `setTimeout`/`clearTimeout` and `Date.now`
+   */
+  clock?: RunnerClock | undefined;
+}
+
+/** @internal Options after defaults and validation. */
+export interface ResolvedConfig {
+  maxConcurrentTasks: number;
+  defaultTimeout: number | undefined;
+  autoCleanup: boolean;
+  cleanupDelay: number;
+  inspect: BackgroundConfig['inspect'];
+  clock: Required<RunnerClock>;
+}
+
+/**
+ * Options of `runner.submit(fn, options)`.
+ *
+ * @typeParam TResult - what the work resolves to.
+ */
+export interface SubmitOptions<TResult = unknown> {
+  /** Arguments for the work: it is called as `fn(...args, context)`. @defaultValue [] */
+  args?: readonly unknown[];
+  /** A readable name for lists and events. @defaultValue the function's name, else `'task'` */
+  name?: string;
+  /** Fail the task with `TaskTimeoutError` after this many ms of running. @defaultValue the runner's `defaultTimeout` */
+  timeout?: number | undefined;
+  /** Called exactly once when the task reaches a final state (completed, failed or cancelled). */
+  onComplete?: (task: BackgroundTask<TResult>) => void;
+  /** Called on each `context.reportProgress(fraction, message)` of the running work. */
+  onProgress?: (progress: number, message: string | undefined, task: BackgroundTask<TResult>) => void;
+  /** Anything you want to find again on the task and in its JSON record. @defaultValue {} */
+  metadata?: Record<string, unknown>;
+}
+
+/** @internal Throws a `TypeError` of the library's one shape. */
+export function invalid(name: string, expected: string, value: unknown): never {
+  throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${describe(value)}`);
+}
+
+/** @internal */
+export function checkTimeout(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || Number.isNaN(value)) invalid(name, 'a number of milliseconds', value);
+  if (!(value > 0 && value <= MAX_DELAY_MS)) {
+    throw new RangeError(
+      `Expected \`${name}\` to be a number of milliseconds from 1 to ${MAX_DELAY_MS} (or undefined for none), got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+/** @internal */
+export function checkFunction(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'function') invalid(name, 'a function', value);
+}
+
+/** @internal Applies defaults and validates; throws `TypeError`/`RangeError` naming the option. */
+export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
+  if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+  const { maxConcurrentTasks = 5, autoCleanup = true, cleanupDelay = 300_000, inspect, clock } = options;
+  if (typeof maxConcurrentTasks !== 'number' || !Number.isInteger(maxConcurrentTasks) || maxConcurrentTasks < 1) {
+    const error = typeof maxConcurrentTasks === 'number' ? RangeError : TypeError;
+    throw new error(`Expected \`maxConcurrentTasks\` to be a positive integer, got ${describe(maxConcurrentTasks)}`);
+  }
+  if (typeof autoCleanup !== 'boolean') invalid('autoCleanup', 'a boolean', autoCleanup);
+  if (typeof cleanupDelay !== 'number' || Number.isNaN(cleanupDelay)) invalid('cleanupDelay', 'a number of milliseconds', cleanupDelay);
+  if (!(cleanupDelay >= 0 && cleanupDelay <= MAX_DELAY_MS)) {
+    throw new RangeError(`Expected \`cleanupDelay\` to be a number of milliseconds from 0 to ${MAX_DELAY_MS}, got ${describe(cleanupDelay)}`);
+  }
+  if (inspect !== undefined && typeof inspect !== 'function' && (typeof inspect !== 'object' || inspect === null)) {
+    invalid('inspect', 'an inspection observer or function', inspect);
+  }
+  if (clock !== undefined && (typeof clock?.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function')) {
+    invalid('clock', 'an object with setTimeout and clearTimeout', clock);
+  }
+  const resolvedClock: Required<RunnerClock> = clock
+    ? {
+        setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+        clearTimeout: (id) => clock.clearTimeout(id),
+        now: typeof clock.now === 'function' ? () => clock.now!() : () => Date.now(),
+      }
+    : {
+        // Read the globals at call time so vitest's fake timers, installed later, still apply.
+        setTimeout: (fn, ms) => setTimeout(fn, ms),
+        clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+        now: () => Date.now(),
+      };
+  return {
+    maxConcurrentTasks,
+    defaultTimeout: checkTimeout('defaultTimeout', options.defaultTimeout),
+    autoCleanup,
+    cleanupDelay,
+    inspect,
+    clock: resolvedClock,
+  };
+}

@@ -1,0 +1,33 @@
+import type { TaskId } from '../types.js';
+import type { BackgroundTask } from './background-task.js';
+
+/**
+ * The runner's events and their payloads: `runner.on('completed', ({ task }) => …)`.
+ *
+ * Each listener gets one payload object. A listener that throws does not break the runner or
+ * the task: the error is reported on `'error'`.
+ */
+export interface RunnerEvents {
+  /** A task was accepted; it is `pending` until a slot frees up. */
+  submitted: (event: { task: BackgroundTask }) => void;
+  /** A task entered `running`: its work has been called. */
+  started: (event: { task: BackgroundTask }) => void;
+  /** The running work reported progress (`context.reportProgress`). */
+  progress: (event: { task: BackgroundTask; progress: number; message: string | undefined }) => void;
+  /** A task entered `completed`; `task.result` holds the value. */
+  completed: (event: { task: BackgroundTask }) => void;
+  /** A task entered `failed`: its work threw or rejected, or it timed out (`TaskTimeoutError`). */
+  failed: (event: { task: BackgroundTask; error: Error }) => void;
+  /** A task entered `cancelled`, from `pending` or `running`. */
+  cancelled: (event: { task: BackgroundTask }) => void;
+  /** Nothing is pending or running any more. */
+  idle: (event: Record<string, never>) => void;
+  /**
+   * A callback of yours threw: an `onComplete`/`onProgress` option or an event listener.
+   * Without an `'error'` listener, tasklane emits a process warning instead.
+   */
+  error: (event: { error: unknown; source: 'onComplete' | 'onProgress' | 'listener'; taskId: TaskId | undefined }) => void;
+}
+
+/** The name of one of the runner's events. */
+export type RunnerEventName = keyof RunnerEvents;

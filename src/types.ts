@@ -1,0 +1,65 @@
+/** A task's id: a random UUID (v4) given at submit time. */
+export type TaskId = string;
+
+/**
+ * The state a task is in. `pending` and `running` are active; the other three are final, and a
+ * task reaches exactly one of them.
+ */
+export type TaskStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/**
+ * The task states as constants, for code ported from Python's `TaskStatus.COMPLETED`.
+ *
+ * @example
+ * ```ts
+ * if (task.status === TaskStatus.COMPLETED) console.log(task.result);
+ * ```
+ */
+export const TaskStatus = Object.freeze({
+  PENDING: 'pending',
+  RUNNING: 'running',
+  COMPLETED: 'completed',
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+} as const satisfies Record<string, TaskStatus>);
+
+/** The three final states. */
+export type FinalTaskStatus = Extract<TaskStatus, 'completed' | 'failed' | 'cancelled'>;
+
+/** @internal */
+export function isFinalStatus(status: TaskStatus): status is FinalTaskStatus {
+  return status === 'completed' || status === 'failed' || status === 'cancelled';
+}
+
+/**
+ * What the work receives as its last argument: `fn(...args, context)`.
+ */
+export interface TaskContext {
+  /** The id of the task this call runs for. */
+  readonly taskId: TaskId;
+  /**
+   * Aborted when the task leaves `running` before the work settles: on cancel, on timeout and on
+   * `stop()`. Its `reason` is the `TaskCancelledError` or `TaskTimeoutError`. Pass it on to
+   * `fetch`, agent SDKs and timers so abandoned work really stops.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Reports progress as a fraction from 0 to 1, with an optional message. Emits a `progress` event
+   * and updates `task.progress`. Ignored once the task has left `running`.
+   *
+   * @throws RangeError when `fraction` is not a number from 0 to 1.
+   */
+  reportProgress(fraction: number, message?: string): void;
+}
+
+/**
+ * Work a task runs: called as `fn(...args, context)`. It may be async or sync; a sync return value
+ * or throw is handled like a resolved or rejected promise.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TaskFunction<TArgs extends unknown[] = any[], TResult = unknown> = (
+  ...args: [...TArgs, TaskContext]
+) => TResult | PromiseLike<TResult>;
+
+/** The clock tasklane reads timestamps from. Defaults to `Date.now`. @internal */
+export type Now = () => number;
