@@ -118,6 +118,7 @@ export function describe(value: unknown): string {
   if (typeof value === 'function') shown = value.name ? `[function ${value.name}]` : '[function]';
   else if (typeof value === 'string') shown = JSON.stringify(value);
   else if (typeof value === 'bigint') shown = `${value}n`;
+  else if (typeof value === 'number' || value === undefined) shown = String(value);
   else if (typeof value === 'symbol') shown = value.toString();
   else {
     try {

@@ -335,6 +335,7 @@ export class BackgroundRunner {
 
   /** Sends an event to a task: to its actor if it has one, else through the compact transition. */
   #dispatch(task: BackgroundTask, event: TaskMachineEvent): void {
+    if (isFinalStatus(task._status)) return; // a final state ignores everything
     if (task._actor) {
       task._actor.send(event);
       return;
@@ -377,18 +378,21 @@ export class BackgroundRunner {
 
     if (status === 'running') {
       this.#running.add(task);
-      if (!task._actor) {
+      this.#registry?.trigger.upsert({ summary: task._summary() });
+      // Announce the start before calling the work, so a sync progress report follows 'started'.
+      this.#emit('started', { task });
+      if (!task._actor && task._status === 'running') {
         // The actor-less equivalent of the machine's `running` state: invoke the work, arm the timeout.
         execution.attach((event) => this.#dispatch(task, event));
-        if (context.timeout !== undefined) {
-          task._timer = unref(this.#config.clock.setTimeout(() => {
-            task._timer = undefined;
-            this.#dispatch(task, { type: 'timeout' });
-          }, context.timeout));
+        if (context.timeout !== undefined && task._status === 'running') {
+          task._timer = unref(
+            this.#config.clock.setTimeout(() => {
+              task._timer = undefined;
+              this.#dispatch(task, { type: 'timeout' });
+            }, context.timeout),
+          );
         }
       }
-      this.#registry?.trigger.upsert({ summary: task._summary() });
-      this.#emit('started', { task });
       return;
     }
 

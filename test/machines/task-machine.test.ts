@@ -1,0 +1,157 @@
+import { getSimplePaths } from '@xstate/graph';
+import { createActor, fromCallback, SimulatedClock } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { TaskCancelledError, TaskTimeoutError, taskMachine } from '../../src/index.js';
+import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../../src/index.js';
+import { transitionTask } from '../../src/machines/task-machine.js';
+
+const input = (overrides: Partial<TaskMachineInput> = {}): TaskMachineInput => ({
+  taskId: 't1',
+  name: 'job',
+  timeout: undefined,
+  metadata: {},
+  createdAt: 1_000,
+  work: null,
+  ...overrides,
+});
+
+const events: TaskMachineEvent[] = [
+  { type: 'start', at: 1_010 },
+  { type: 'progress', fraction: 0.5, message: 'half' },
+  { type: 'progress', fraction: 1.5 },
+  { type: 'done', output: 'ok', at: 1_020 },
+  { type: 'error', error: new Error('boom'), at: 1_030 },
+  { type: 'timeout' },
+  { type: 'cancel', at: 1_040, reason: 'user' },
+];
+
+/** The parts of a context two runs can be compared on (errors compared by name and message). */
+function comparable(context: TaskMachineContext) {
+  const { error, ...rest } = context;
+  return { ...rest, error: error && { name: error.name, message: error.message } };
+}
+
+describe('taskMachine', () => {
+  const paths = getSimplePaths(taskMachine, {
+    input: input({ timeout: 500 }),
+    events,
+    serializeState: (snapshot) => JSON.stringify([snapshot.value, snapshot.context.progress]),
+  });
+
+  it('reaches every state of the lifecycle', () => {
+    const ends = new Set(paths.map((path) => path.state.value));
+    expect([...ends].sort()).toEqual(['cancelled', 'completed', 'failed', 'pending', 'running']);
+  });
+
+  it('ends in exactly the final states completed, failed and cancelled', () => {
+    for (const path of paths) {
+      const final = path.state.status === 'done';
+      expect(final).toBe(['completed', 'failed', 'cancelled'].includes(path.state.value as string));
+    }
+  });
+
+  describe.each(paths.map((path) => [path.steps.map((step) => step.event.type).join(' → ') || '(initial)', path] as const))(
+    'on the path %s',
+    (_name, path) => {
+      it('gives the same state and context as the compact transition the runner uses', () => {
+        const actor = createActor(taskMachine, { input: input({ timeout: 500 }), clock: new SimulatedClock() }).start();
+        let status: string = 'pending';
+        let context = actor.getSnapshot().context;
+        for (const { event } of path.steps) {
+          actor.send(event);
+          const next = transitionTask(status as 'pending', context, event);
+          if (next) [status, context] = next;
+          expect(actor.getSnapshot().value).toBe(status);
+          expect(comparable(actor.getSnapshot().context)).toEqual(comparable(context));
+        }
+        expect(comparable(path.state.context)).toEqual(comparable(context));
+      });
+    },
+  );
+
+  describe('when the task has a timeout', () => {
+    it('fails with TaskTimeoutError exactly `timeout` ms after it starts', () => {
+      const clock = new SimulatedClock();
+      const actor = createActor(taskMachine, { input: input({ timeout: 100 }), clock }).start();
+      actor.send({ type: 'start', at: 1_010 });
+      clock.increment(99);
+      expect(actor.getSnapshot().value).toBe('running');
+      clock.increment(1);
+      const snapshot = actor.getSnapshot();
+      expect(snapshot.value).toBe('failed');
+      expect(snapshot.context.error).toBeInstanceOf(TaskTimeoutError);
+      expect(snapshot.context.completedAt).toBe(1_110);
+    });
+
+    it('cancels the timer when the work finishes first', () => {
+      const clock = new SimulatedClock();
+      const actor = createActor(taskMachine, { input: input({ timeout: 100 }), clock }).start();
+      actor.send({ type: 'start', at: 0 });
+      actor.send({ type: 'done', output: 1, at: 50 });
+      clock.increment(1_000);
+      expect(actor.getSnapshot().value).toBe('completed');
+      expect(actor.getSnapshot().context.error).toBeUndefined();
+    });
+  });
+
+  describe('when the task has no timeout', () => {
+    it('schedules no timer at all', () => {
+      const scheduled: number[] = [];
+      const clock = {
+        setTimeout: (fn: () => void, ms: number) => {
+          scheduled.push(ms);
+          return setTimeout(fn, ms);
+        },
+        clearTimeout: (id: unknown) => clearTimeout(id as NodeJS.Timeout),
+      };
+      const actor = createActor(taskMachine, { input: input(), clock }).start();
+      actor.send({ type: 'start', at: 0 });
+      expect(scheduled).toEqual([]);
+      expect(actor.getSnapshot().value).toBe('running');
+      actor.stop();
+    });
+  });
+
+  describe('when it leaves running', () => {
+    it('stops the invoked execute actor (which is how the work is aborted)', () => {
+      let stopped = 0;
+      const machine = taskMachine.provide({
+        actors: { execute: fromCallback(() => () => void (stopped += 1)) },
+      });
+      const actor = createActor(machine, { input: input() }).start();
+      actor.send({ type: 'start', at: 0 });
+      expect(stopped).toBe(0);
+      actor.send({ type: 'cancel', at: 5 });
+      expect(stopped).toBe(1);
+      expect(actor.getSnapshot().context.error).toBeInstanceOf(TaskCancelledError);
+    });
+
+    it('completes with what the execute actor sends back', () => {
+      const machine = taskMachine.provide({
+        actors: {
+          execute: fromCallback(({ sendBack }) => {
+            sendBack({ type: 'progress', fraction: 0.25, message: 'a quarter' });
+            sendBack({ type: 'done', output: 42, at: 9 });
+          }),
+        },
+      });
+      const actor = createActor(machine, { input: input() }).start();
+      actor.send({ type: 'start', at: 1 });
+      const { value, context } = actor.getSnapshot();
+      expect(value).toBe('completed');
+      expect(context).toMatchObject({ result: 42, progress: 1, message: 'a quarter', startedAt: 1, completedAt: 9 });
+    });
+  });
+
+  it('ignores progress outside 0..1 and every event in a final state', () => {
+    const actor = createActor(taskMachine, { input: input() }).start();
+    actor.send({ type: 'start', at: 0 });
+    actor.send({ type: 'progress', fraction: -0.1 });
+    expect(actor.getSnapshot().context.progress).toBe(0);
+    actor.send({ type: 'done', output: 'first', at: 1 });
+    actor.send({ type: 'error', error: new Error('late'), at: 2 });
+    actor.send({ type: 'cancel', at: 3 });
+    expect(actor.getSnapshot().value).toBe('completed');
+    expect(actor.getSnapshot().context.result).toBe('first');
+  });
+});

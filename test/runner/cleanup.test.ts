@@ -1,0 +1,72 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BackgroundRunner } from '../../src/index.js';
+import { sleepWork } from '../helpers/tasks.js';
+
+describe('auto-cleanup', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('removes a finished task cleanupDelay ms after it finished, not before', async () => {
+    const runner = new BackgroundRunner({ cleanupDelay: 1_000 });
+    const early = await runner.submit(sleepWork(100, 'a'));
+    const late = await runner.submit(sleepWork(600, 'b'));
+    await vi.advanceTimersByTimeAsync(1_099);
+    expect(runner.getTask(early.id)).toBe(early);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(runner.getTask(early.id)).toBeUndefined();
+    expect(runner.getTask(late.id)).toBe(late);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(runner.tasks).toEqual([]);
+    expect(early.result).toBe('a'); // the handle keeps its state
+  });
+
+  it('removes cancelled pending tasks too', async () => {
+    const runner = new BackgroundRunner({ cleanupDelay: 10, maxConcurrentTasks: 1 });
+    await runner.submit(() => new Promise(() => undefined));
+    const queued = await runner.submit(() => 1);
+    await queued.cancel();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(runner.getTask(queued.id)).toBeUndefined();
+    expect(runner.tasks).toHaveLength(1);
+  });
+
+  it('keeps finished tasks forever with autoCleanup off', async () => {
+    const runner = new BackgroundRunner({ autoCleanup: false, cleanupDelay: 1 });
+    const task = await runner.submit(() => 1);
+    await task.wait();
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(runner.tasks).toEqual([task]);
+  });
+
+  it('schedules one cleanup timer for many tasks finishing together', async () => {
+    const runner = new BackgroundRunner({ maxConcurrentTasks: 100, cleanupDelay: 5_000 });
+    for (let i = 0; i < 100; i += 1) await runner.submit(() => i);
+    await runner.onIdle();
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(runner.tasks).toHaveLength(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('does not keep the process alive for its cleanup timer', async () => {
+    vi.useRealTimers();
+    const runner = new BackgroundRunner({ cleanupDelay: 300_000 });
+    const handles: { hasRef(): boolean }[] = [];
+    const original = globalThis.setTimeout;
+    const spy = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms: number) => {
+      const handle = original(fn, ms);
+      handles.push(handle);
+      return handle;
+    }) as typeof setTimeout);
+    await (await runner.submit(() => 1)).wait();
+    await new Promise((resolve) => setImmediate(resolve));
+    spy.mockRestore();
+    expect(handles.length).toBeGreaterThan(0);
+    expect(handles.every((handle) => !handle.hasRef())).toBe(true);
+    await runner.stop();
+  });
+});
