@@ -453,8 +453,7 @@ export class BackgroundRunner {
     if (!task?.isCompleted) return;
     this.#tasks.delete(taskId);
     this.#registry?.trigger.remove({ taskId });
-    // A done actor has stopped itself; this only matters for one created after the fact.
-    task._actor?.stop();
+    // A task actor in a final state has already stopped and left the actor system by itself.
   }
 
   #idle(): void {
