@@ -17,14 +17,14 @@ export type WorkListener = (event: TaskMachineEvent) => void;
  */
 export class Execution {
   readonly taskId: TaskId;
-  readonly fn: (...args: unknown[]) => unknown;
+  readonly fn: (...args: never[]) => unknown;
   readonly args: readonly unknown[];
   readonly #now: Now;
   #listener: WorkListener | undefined;
   #controller: AbortController | undefined;
   #state: 'idle' | 'running' | 'settled' = 'idle';
 
-  constructor(taskId: TaskId, fn: (...args: unknown[]) => unknown, args: readonly unknown[], now: Now) {
+  constructor(taskId: TaskId, fn: (...args: never[]) => unknown, args: readonly unknown[], now: Now) {
     this.taskId = taskId;
     this.fn = fn;
     this.args = args;
@@ -87,7 +87,7 @@ export class Execution {
     };
     let returned: unknown;
     try {
-      returned = this.fn(...this.args, context);
+      returned = (this.fn as (...args: unknown[]) => unknown)(...this.args, context);
     } catch (error) {
       // Settle a sync throw on a later tick, like a rejected promise, so `submit()` returns first.
       queueMicrotask(() => this.#settle({ type: 'error', error: toError(this.taskId, error), at: 0 }));

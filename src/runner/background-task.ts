@@ -31,6 +31,9 @@ export interface TaskHost {
   cancel(task: BackgroundTask, reason: string | undefined): boolean;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyTask = BackgroundTask<any>;
+
 interface Waiter {
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -56,22 +59,23 @@ export class BackgroundTask<TResult = unknown> {
   _waiters: Waiter[] | undefined;
   /** @internal */
   readonly _host: TaskHost;
+  // Typed loosely so a BackgroundTask<number> is still a BackgroundTask<unknown>.
   /** @internal */
-  readonly _onComplete: ((task: BackgroundTask<TResult>) => void) | undefined;
+  readonly _onComplete: ((task: AnyTask) => void) | undefined;
   /** @internal */
-  readonly _onProgress: ((progress: number, message: string | undefined, task: BackgroundTask<TResult>) => void) | undefined;
+  readonly _onProgress: ((progress: number, message: string | undefined, task: AnyTask) => void) | undefined;
 
   /** @internal Created by `BackgroundRunner#submit`. */
   constructor(
     host: TaskHost,
     context: TaskMachineContext,
-    onComplete: BackgroundTask<TResult>['_onComplete'],
-    onProgress: BackgroundTask<TResult>['_onProgress'],
+    onComplete: ((task: BackgroundTask<TResult>) => void) | undefined,
+    onProgress: ((progress: number, message: string | undefined, task: BackgroundTask<TResult>) => void) | undefined,
   ) {
     this._host = host;
     this._context = context;
-    this._onComplete = onComplete;
-    this._onProgress = onProgress;
+    this._onComplete = onComplete as BackgroundTask['_onComplete'];
+    this._onProgress = onProgress as BackgroundTask['_onProgress'];
   }
 
   /** A random UUID. */

@@ -10,14 +10,14 @@ const now = () => 123;
 describe('Execution', () => {
   it('calls the work once, as fn(...args, context), even when attached twice', async () => {
     const fn = vi.fn(async (a: number, b: number) => a + b);
-    const execution = new Execution('t1', fn as never, [1, 2], now);
+    const execution = new Execution('t1', fn, [1, 2], now);
     const events: TaskMachineEvent[] = [];
     execution.attach((event) => events.push(event));
     execution.attach((event) => events.push(event));
     await flushMicrotasks();
     expect(fn).toHaveBeenCalledTimes(1);
     expect(fn.mock.calls[0]?.slice(0, 2)).toEqual([1, 2]);
-    expect(fn.mock.calls[0]?.[2]).toMatchObject({ taskId: 't1' });
+    expect((fn.mock.calls[0] as unknown[] | undefined)?.[2]).toMatchObject({ taskId: 't1' });
     expect(events).toEqual([{ type: 'done', output: 3, at: 123 }]);
   });
 

@@ -255,7 +255,7 @@ describe('BackgroundRunner', () => {
       const runner = new BackgroundRunner({ maxConcurrentTasks: 1 });
       const log: string[] = [];
       for (const name of ['submitted', 'started', 'completed', 'failed', 'cancelled'] as const) {
-        runner.on(name, ({ task }) => log.push(`${name}:${task.name}`));
+        runner.on(name, ({ task }: { task: BackgroundTask }) => log.push(`${name}:${task.name}`));
       }
       runner.on('progress', ({ task, progress, message }) => log.push(`progress:${task.name}:${progress}:${message}`));
       runner.on('idle', () => log.push('idle'));

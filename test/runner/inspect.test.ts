@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { InspectionEvent } from 'xstate';
+import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { BackgroundRunner } from '../../src/index.js';
 
 describe('the inspect option', () => {
@@ -10,7 +10,7 @@ describe('the inspect option', () => {
     const b = await runner.submit(() => Promise.reject(new Error('b')), { name: 'b' });
     await runner.waitAll();
 
-    const actors = events.filter((e) => e.type === '@xstate.actor').map((e) => e.actorRef);
+    const actors = events.filter((e) => e.type === '@xstate.actor').map((e) => e.actorRef as AnyActorRef);
     const supervisor = actors.find((ref) => ref.id === 'supervisor');
     expect(supervisor).toBeDefined();
     for (const task of [a, b]) {
@@ -20,12 +20,12 @@ describe('the inspect option', () => {
     }
     const transitions = (id: string) =>
       events
-        .filter((e): e is Extract<InspectionEvent, { type: '@xstate.snapshot' }> => e.type === '@xstate.snapshot' && e.actorRef.id === id)
-        .map((e) => (e.snapshot as { value: string }).value);
+        .filter((e): e is Extract<InspectionEvent, { type: '@xstate.snapshot' }> => e.type === '@xstate.snapshot' && (e.actorRef as AnyActorRef).id === id)
+        .map((e) => (e.snapshot as unknown as { value: string }).value);
     expect(transitions(a.id)).toEqual(['pending', 'running', 'completed']);
     expect(transitions(b.id)).toEqual(['pending', 'running', 'failed']);
     const received = events
-      .filter((e): e is Extract<InspectionEvent, { type: '@xstate.event' }> => e.type === '@xstate.event' && e.actorRef.id === 'supervisor')
+      .filter((e): e is Extract<InspectionEvent, { type: '@xstate.event' }> => e.type === '@xstate.event' && (e.actorRef as AnyActorRef).id === 'supervisor')
       .map((e) => e.event.type);
     expect(received).toContain('sync');
   });

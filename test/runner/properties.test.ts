@@ -44,7 +44,7 @@ describe('BackgroundRunner invariants (fast-check)', () => {
           let inWork = 0;
           let peak = 0;
           for (const name of ['completed', 'failed', 'cancelled'] as const) {
-            runner.on(name, ({ task }) => finals.set(task.id, [...(finals.get(task.id) ?? []), name]));
+            runner.on(name, ({ task }: { task: BackgroundTask }) => finals.set(task.id, [...(finals.get(task.id) ?? []), name]));
           }
           const check = () => {
             expect(runner.runningTasks.length).toBeLessThanOrEqual(max);
