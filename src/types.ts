@@ -63,3 +63,10 @@ export type TaskFunction<TArgs extends unknown[] = any[], TResult = unknown> = (
 
 /** The clock tasklane reads timestamps from. Defaults to `Date.now`. @internal */
 export type Now = () => number;
+
+/**
+ * @internal
+ * A function property that work may carry to check its arguments at submit time (e.g. that they
+ * survive a structured clone into a worker thread); it throws a `TypeError` to reject the submit.
+ */
+export const VALIDATE_ARGS: unique symbol = Symbol.for('tasklane.validateArgs');

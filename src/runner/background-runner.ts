@@ -8,7 +8,7 @@ import { supervisorMachine } from '../machines/supervisor-machine.js';
 import type { SupervisorActor } from '../machines/supervisor-machine.js';
 import { initialTaskContext, taskMachine, transitionTask } from '../machines/task-machine.js';
 import type { TaskActor, TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-machine.js';
-import { isFinalStatus } from '../types.js';
+import { isFinalStatus, VALIDATE_ARGS } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
 import { BackgroundTask } from './background-task.js';
 import type { TaskHost, TaskRecord } from './background-task.js';
@@ -311,6 +311,8 @@ export class BackgroundRunner {
     if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
     checkFunction('onComplete', onComplete);
     checkFunction('onProgress', onProgress);
+    // Work that crosses a boundary (a worker thread) checks its arguments here, at submit time.
+    (fn as { [VALIDATE_ARGS]?: (args: readonly unknown[]) => void })[VALIDATE_ARGS]?.(args);
     const timeout = 'timeout' in options ? checkTimeout('timeout', options.timeout) : this.#config.defaultTimeout;
 
     const taskId = randomUUID();
