@@ -63,6 +63,28 @@ export class TaskFailedError extends RunnerError {
   }
 }
 
+const NON_RETRYABLE = Symbol.for('tasklane.nonRetryable');
+
+/**
+ * Throw it from your work to fail the task at once, without the retries it has left (bad input,
+ * a 401 from an API: anything another attempt cannot fix). Put the original error in `cause`.
+ *
+ * @example
+ * ```ts
+ * if (response.status === 401) throw new NonRetryableError('API key rejected', { cause: body });
+ * ```
+ */
+export class NonRetryableError extends RunnerError {
+  override name = 'NonRetryableError' as const;
+  /** @internal */
+  readonly [NON_RETRYABLE] = true;
+}
+
+/** @internal Whether `error` asks not to be retried (also across copies of tasklane). */
+export function isNonRetryable(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[NON_RETRYABLE] === true;
+}
+
 /**
  * `task.wait({ timeout })` or `runner.waitAll({ timeout })` gave up waiting.
  *
@@ -82,6 +104,20 @@ export class WaitTimeoutError extends RunnerError {
     );
     this.taskId = taskId;
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * `submit()` found the queue full: `maxQueueSize` tasks are already pending. Back off and submit
+ * again later (`await runner.onIdle()` or the `started` event tell you when room frees up).
+ */
+export class QueueFullError extends RunnerError {
+  override name = 'QueueFullError' as const;
+  /** The `maxQueueSize` in force. */
+  readonly maxQueueSize: number;
+  constructor(maxQueueSize: number) {
+    super(`Cannot submit: ${maxQueueSize} tasks are already pending (maxQueueSize); retry after some have started`);
+    this.maxQueueSize = maxQueueSize;
   }
 }
 

@@ -6,7 +6,11 @@ export type { BackgroundConfig, RunnerClock, SubmitOptions } from './runner/conf
 export type { RunnerEventName, RunnerEvents } from './runner/events.js';
 export type { TaskRegistry, TaskRegistryContext, TaskSummary } from './runner/registry.js';
 export { taskMachine } from './machines/task-machine.js';
+export { backoffDelay } from './machines/task-machine.js';
 export type {
+  AttemptRecord,
+  Backoff,
+  ExecuteInput,
   TaskActor,
   TaskMachineContext,
   TaskMachineEvent,
@@ -20,9 +24,13 @@ export type {
   SupervisorEmitted,
   SupervisorEvent,
   SupervisorInput,
+  QueuedTask,
+  RateLimit,
 } from './machines/supervisor-machine.js';
 export type { AgentLike } from './actors/run-agent.js';
 export {
+  NonRetryableError,
+  QueueFullError,
   RunnerError,
   RunnerStoppedError,
   TaskCancelledError,

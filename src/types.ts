@@ -2,10 +2,10 @@
 export type TaskId = string;
 
 /**
- * The state a task is in. `pending` and `running` are active; the other three are final, and a
- * task reaches exactly one of them.
+ * The state a task is in. `pending`, `running` and `retrying` (waiting out the backoff between
+ * attempts) are active; the other three are final, and a task reaches exactly one of them.
  */
-export type TaskStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+export type TaskStatus = 'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'cancelled';
 
 /**
  * The task states as constants, for code ported from Python's `TaskStatus.COMPLETED`.
@@ -18,6 +18,7 @@ export type TaskStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cance
 export const TaskStatus = Object.freeze({
   PENDING: 'pending',
   RUNNING: 'running',
+  RETRYING: 'retrying',
   COMPLETED: 'completed',
   FAILED: 'failed',
   CANCELLED: 'cancelled',

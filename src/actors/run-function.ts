@@ -1,17 +1,24 @@
 import { fromCallback } from 'xstate';
 import { describe, TaskCancelledError, toError } from '../errors.js';
-import type { TaskMachineEvent } from '../machines/task-machine.js';
+import type { ExecuteInput, TaskMachineEvent } from '../machines/task-machine.js';
 import type { Now, TaskContext, TaskId } from '../types.js';
 
 /** Receives what the running work reports: `progress`, then one `done` or `error`. */
 export type WorkListener = (event: TaskMachineEvent) => void;
 
+/** One call of the work. */
+interface Run {
+  readonly attempt: number;
+  state: 'running' | 'settled';
+  controller: AbortController | undefined;
+}
+
 /**
- * One task's work: the user's function, its arguments and, once started, its `AbortController`.
+ * One task's work: the user's function, its arguments and its current run.
  *
- * It starts the function at most once, settles at most once, and reports to whoever is attached
- * now: the runner while the task has no actor, the task actor's `execute` child once it has one.
- * That hand-over is what lets a task gain an actor while its work is already running.
+ * It calls the function once per attempt, settles each attempt at most once, and reports to
+ * whoever is attached now: the runner while the task has no actor, the task actor's `execute`
+ * child once it has one. That hand-over is what lets a task gain an actor while its work runs.
  *
  * @internal
  */
@@ -21,8 +28,7 @@ export class Execution {
   readonly args: readonly unknown[];
   readonly #now: Now;
   #listener: WorkListener | undefined;
-  #controller: AbortController | undefined;
-  #state: 'idle' | 'running' | 'settled' = 'idle';
+  #run: Run | undefined;
 
   constructor(taskId: TaskId, fn: (...args: never[]) => unknown, args: readonly unknown[], now: Now) {
     this.taskId = taskId;
@@ -31,35 +37,25 @@ export class Execution {
     this.#now = now;
   }
 
-  /** Whether the work has settled or been aborted. */
+  /** Whether the current attempt has settled or been aborted (true before any attempt). */
   get isSettled(): boolean {
-    return this.#state === 'settled';
+    return this.#run?.state !== 'running';
   }
 
-  /**
-   * The signal given to the work. Created on first read: most work never looks at it, and an
-   * `AbortController` per task is a measurable share of a no-op task's cost.
-   */
-  get signal(): AbortSignal {
-    this.#controller ??= new AbortController();
-    return this.#controller.signal;
-  }
-
-  /** Routes reports to `listener`, starting the work on the first call. */
-  attach(listener: WorkListener): void {
+  /** Routes reports to `listener`, calling the work if `attempt` has not been started yet. */
+  attach(listener: WorkListener, attempt = 1): void {
     this.#listener = listener;
-    if (this.#state === 'idle') this.#start();
+    if (this.#run?.attempt !== attempt) this.#start(attempt);
   }
 
-  /** Stops reporting and aborts the work's signal with `reason`. Idempotent; no-op once settled. */
+  /** Stops reporting and aborts the current attempt's signal with `reason`. No-op once settled. */
   abort(reason: unknown): void {
-    if (this.#state === 'settled') return;
-    const started = this.#state === 'running';
-    this.#state = 'settled';
+    const run = this.#run;
+    if (!run || run.state === 'settled') return;
+    run.state = 'settled';
     this.#listener = undefined;
-    // Work that never started has no signal to abort; work that never read its signal gets an
-    // already-aborted one if it reads it later.
-    if (started) (this.#controller ??= new AbortController()).abort(reason);
+    // Work that never read its signal gets an already-aborted one if it reads it later.
+    (run.controller ??= new AbortController()).abort(reason);
   }
 
   /** Keeps inspector payloads and `JSON.stringify(snapshot)` small. */
@@ -67,13 +63,15 @@ export class Execution {
     return { fn: this.fn.name || 'anonymous', args: this.args.length };
   }
 
-  #start(): void {
-    this.#state = 'running';
-    const execution = this;
+  #start(attempt: number): void {
+    const run: Run = { attempt, state: 'running', controller: undefined };
+    this.#run = run;
     const context: TaskContext = {
       taskId: this.taskId,
+      // Created on first read: most work never looks at it, and an AbortController per task is a
+      // measurable share of a no-op task's cost.
       get signal() {
-        return execution.signal;
+        return (run.controller ??= new AbortController()).signal;
       },
       reportProgress: (fraction, message) => {
         if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) {
@@ -82,30 +80,28 @@ export class Execution {
         if (message !== undefined && typeof message !== 'string') {
           throw new TypeError(`Expected \`message\` to be a string, got ${describe(message)}`);
         }
-        if (this.#state === 'running') this.#listener?.({ type: 'progress', fraction, message });
+        if (run.state === 'running' && this.#run === run) this.#listener?.({ type: 'progress', fraction, message });
       },
     };
+    const fail = (error: unknown) => this.#settle(run, { type: 'error', error: toError(this.taskId, error), at: 0 });
     let returned: unknown;
     try {
       returned = (this.fn as (...args: unknown[]) => unknown)(...this.args, context);
     } catch (error) {
       // Settle a sync throw on a later tick, like a rejected promise, so `submit()` returns first.
-      queueMicrotask(() => this.#settle({ type: 'error', error: toError(this.taskId, error), at: 0 }));
+      queueMicrotask(() => fail(error));
       return;
     }
     if (isPromiseLike(returned)) {
-      returned.then(
-        (output) => this.#settle({ type: 'done', output, at: 0 }),
-        (error: unknown) => this.#settle({ type: 'error', error: toError(this.taskId, error), at: 0 }),
-      );
+      returned.then((output) => this.#settle(run, { type: 'done', output, at: 0 }), fail);
     } else {
-      queueMicrotask(() => this.#settle({ type: 'done', output: returned, at: 0 }));
+      queueMicrotask(() => this.#settle(run, { type: 'done', output: returned, at: 0 }));
     }
   }
 
-  #settle(event: Extract<TaskMachineEvent, { type: 'done' | 'error' }>): void {
-    if (this.#state !== 'running') return;
-    this.#state = 'settled';
+  #settle(run: Run, event: Extract<TaskMachineEvent, { type: 'done' | 'error' }>): void {
+    if (run.state !== 'running' || this.#run !== run) return;
+    run.state = 'settled';
     const listener = this.#listener;
     this.#listener = undefined;
     event.at = this.#now();
@@ -123,17 +119,17 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
 
 /**
  * The `execute` actor the runner gives task actors: attaches the running task actor to its
- * {@link Execution}. Stopping it (the task left `running`) aborts the work; the runner has by then
- * usually aborted it already with the exact `TaskCancelledError`/`TaskTimeoutError`, so this is the
- * fallback for a task actor used on its own.
+ * {@link Execution} for the current attempt. Stopping it (the task left `running`) aborts the work;
+ * the runner has by then usually aborted it already with the exact `TaskCancelledError` or
+ * `TaskTimeoutError`, so this is the fallback for a task actor used on its own.
  *
  * @internal
  */
-export const runFunctionLogic = fromCallback<TaskMachineEvent, unknown>(({ input: work, sendBack }) => {
-  const input = work as Execution;
-  input.attach(sendBack);
+export const runFunctionLogic = fromCallback<TaskMachineEvent, ExecuteInput>(({ input, sendBack }) => {
+  const execution = input.work as Execution;
+  execution.attach(sendBack, input.attempt);
   return () => {
     // The runner aborts with the task's own error right after the transition; give it that turn.
-    queueMicrotask(() => input.abort(new TaskCancelledError(input.taskId, 'the task left running')));
+    queueMicrotask(() => execution.abort(new TaskCancelledError(execution.taskId, 'the task left running')));
   };
 });

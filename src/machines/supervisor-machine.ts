@@ -1,7 +1,20 @@
-import { cancel, enqueueActions, setup } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import type { ActorRefFrom } from 'xstate';
 import type { TaskId } from '../types.js';
 import { Fifo } from './fifo.js';
+import { before, PriorityQueue } from './priority-queue.js';
+import { RateWindow } from './rate-window.js';
+import type { RateLimit } from './rate-window.js';
+
+/** A task waiting for a slot. `seq` is given by the supervisor (FIFO within a priority). */
+export interface QueuedTask {
+  readonly taskId: TaskId;
+  /** Higher first. */
+  readonly priority: number;
+  /** The rate-limit group (e.g. a provider), if any. */
+  readonly group: string | undefined;
+  seq: number;
+}
 
 /**
  * The supervisor's state. The queue structures are owned by the supervisor actor and updated in
@@ -12,9 +25,9 @@ export interface SupervisorContext {
   readonly maxConcurrentTasks: number;
   readonly autoCleanup: boolean;
   readonly cleanupDelay: number;
-  /** Admission order (FIFO). Withdrawn ids stay here and are skipped when reached. */
-  readonly queue: Fifo<TaskId>;
-  /** The ids still waiting for a slot: membership and the pending count. */
+  /** One priority queue per rate-limit group (`''` for tasks without a group). */
+  readonly queues: Map<string, PriorityQueue<QueuedTask>>;
+  /** The ids still waiting for a slot. Withdrawn ids stay in `queues` and are skipped when reached. */
   readonly pending: Set<TaskId>;
   /** How many admitted tasks have not settled. */
   readonly running: number;
@@ -22,6 +35,17 @@ export interface SupervisorContext {
   readonly finished: Fifo<{ readonly taskId: TaskId; readonly at: number }>;
   /** The time of the last event, epoch ms: the machine's only notion of now. */
   readonly now: number;
+  /** The next `seq` to give. */
+  readonly seq: number;
+  /** Starts allowed per window across all tasks, if limited. */
+  readonly rateWindow: RateWindow | undefined;
+  /** The limit each group gets on its own, if any. */
+  readonly groupRateLimit: RateLimit | undefined;
+  readonly groupWindows: Map<string, RateWindow>;
+  /** When a rate limit next lets a start through, while one holds tasks back. */
+  readonly wakeAt: number | undefined;
+  /** How long `draining` waits before asking the runner to cancel what still runs. */
+  readonly drainTimeout: number | undefined;
 }
 
 /** What the supervisor is created with. */
@@ -29,6 +53,8 @@ export interface SupervisorInput {
   readonly maxConcurrentTasks: number;
   readonly autoCleanup: boolean;
   readonly cleanupDelay: number;
+  readonly rateLimit?: RateLimit | undefined;
+  readonly groupRateLimit?: RateLimit | undefined;
   /** Epoch ms at creation. */
   readonly now: number;
 }
@@ -37,33 +63,50 @@ export interface SupervisorInput {
  * Commands the supervisor accepts.
  *
  * `sync` carries everything that happened to tasks since the last one, in batches: tasks
- * `submitted` (queue them), `withdrawn` (ended while pending: drop them from the queue) and
- * `settled` (ended while running: free their slots), all at time `at`. The runner sends at most
- * one per microtask, which is what keeps the supervisor's cost per task low.
+ * `submitted` (queue them), `withdrawn` (ended while pending: drop them) and `settled` (ended
+ * after being admitted: free their slots), all at time `at`. The runner sends at most one per
+ * microtask, which is what keeps the supervisor's cost per task low.
  */
 export type SupervisorEvent =
   | {
       type: 'sync';
-      submitted: readonly TaskId[];
+      submitted: readonly QueuedTask[];
       withdrawn: readonly TaskId[];
       settled: readonly TaskId[];
       at: number;
     }
+  | { type: 'pause'; at: number }
+  | { type: 'resume'; at: number }
+  | { type: 'configure'; maxConcurrentTasks: number; at: number }
+  | { type: 'drain'; timeout: number | undefined; at: number }
+  | { type: 'stop' }
+  // Raised by the supervisor itself, on its clock:
   | { type: 'sweep' }
-  | { type: 'stop' };
+  | { type: 'tick'; at: number }
+  | { type: 'drainTimeout' };
 
-/** What the supervisor asks the runner to do: start tasks, or forget finished ones. */
-export type SupervisorEmitted = { type: 'admit'; taskIds: TaskId[] } | { type: 'remove'; taskIds: TaskId[] };
+/** What the supervisor asks the runner to do. */
+export type SupervisorEmitted =
+  | { type: 'admit'; taskIds: TaskId[] }
+  | { type: 'remove'; taskIds: TaskId[] }
+  | { type: 'drainTimedOut' };
 
 const SWEEP_ID = 'supervisor.sweep';
+const TICK_ID = 'supervisor.tick';
+const DRAIN_ID = 'supervisor.drain';
+
+const later = (context: SupervisorContext, at: number) => Math.max(context.now, at);
 
 /**
- * The queue owner: admits pending tasks in FIFO order while fewer than `maxConcurrentTasks` run,
- * and, with `autoCleanup`, removes finished tasks `cleanupDelay` ms after they finish.
+ * The queue owner. In `open` it admits pending tasks — highest priority first, FIFO within a
+ * priority — while fewer than `maxConcurrentTasks` run and the rate limits allow; `paused` and
+ * `draining` admit nothing; with `autoCleanup` it removes finished tasks `cleanupDelay` ms after
+ * they finish, in every state.
  *
- * Every task costs O(1) amortised, whatever the number of tasks: one delayed `sweep` event serves
- * all finished tasks (scheduled for the oldest, re-armed for the next after each sweep), and
- * effects leave the machine as emitted events (`admit`, `remove`) that the runner acts on.
+ * Every task costs O(log n) at most, whatever the number of tasks. Waiting is done with delayed
+ * events on the actor's clock: one `sweep` for all finished tasks (armed for the oldest), one
+ * `tick` for when a rate limit frees up, one `drainTimeout`. Effects leave the machine as emitted
+ * events (`admit`, `remove`, `drainTimedOut`) that the runner acts on.
  */
 export const supervisorMachine = setup({
   types: {} as {
@@ -82,13 +125,17 @@ export const supervisorMachine = setup({
   actions: {
     sync: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'sync') return;
-      const { queue, pending, finished } = context;
-      for (const taskId of event.submitted) {
-        queue.push(taskId);
-        pending.add(taskId);
+      const { queues, pending, finished } = context;
+      let seq = context.seq;
+      for (const entry of event.submitted) {
+        entry.seq = seq++;
+        const key = entry.group ?? '';
+        let queue = queues.get(key);
+        if (!queue) queues.set(key, (queue = new PriorityQueue<QueuedTask>()));
+        queue.push(entry);
+        pending.add(entry.taskId);
       }
       for (const taskId of event.withdrawn) pending.delete(taskId);
-      let running = context.running - event.settled.length;
       if (context.autoCleanup) {
         const hadFinished = finished.size > 0;
         for (const taskId of event.withdrawn) finished.push({ taskId, at: event.at });
@@ -98,15 +145,60 @@ export const supervisorMachine = setup({
           enqueue.raise({ type: 'sweep' }, { id: SWEEP_ID, delay: context.cleanupDelay });
         }
       }
+      enqueue.assign({ running: context.running - event.settled.length, now: later(context, event.at), seq });
+    }),
+    admit: enqueueActions(({ context, enqueue }) => {
+      const { queues, pending, rateWindow, groupRateLimit, groupWindows, now } = context;
+      let running = context.running;
+      let wakeAt: number | undefined;
       const admitted: TaskId[] = [];
       while (running < context.maxConcurrentTasks && pending.size > 0) {
-        const taskId = queue.shift();
-        if (taskId === undefined) break;
-        if (!pending.delete(taskId)) continue; // withdrawn while queued
+        if (rateWindow && !rateWindow.allows(now)) {
+          wakeAt = rateWindow.freesAt(now);
+          break;
+        }
+        // The best head among the groups whose own limit allows a start. Groups are few (one per
+        // provider, say), so this scan is O(groups); each queue operation is O(log n).
+        let best: { key: string; entry: QueuedTask } | undefined;
+        for (const [key, queue] of queues) {
+          let head = queue.peek();
+          while (head !== undefined && !pending.has(head.taskId)) {
+            queue.shift(); // withdrawn while queued
+            head = queue.peek();
+          }
+          if (head === undefined) {
+            if (key !== '') queues.delete(key);
+            continue;
+          }
+          if (key !== '' && groupRateLimit) {
+            const window = groupWindows.get(key);
+            if (window && !window.allows(now)) {
+              const frees = window.freesAt(now);
+              wakeAt = wakeAt === undefined ? frees : Math.min(wakeAt, frees);
+              continue;
+            }
+          }
+          if (!best || before(head, best.entry)) best = { key, entry: head };
+        }
+        if (!best) break;
+        queues.get(best.key)!.shift();
+        pending.delete(best.entry.taskId);
         running += 1;
-        admitted.push(taskId);
+        admitted.push(best.entry.taskId);
+        rateWindow?.record(now);
+        if (best.key !== '' && groupRateLimit) {
+          let window = groupWindows.get(best.key);
+          if (!window) groupWindows.set(best.key, (window = new RateWindow(groupRateLimit)));
+          window.record(now);
+        }
       }
-      enqueue.assign({ running, now: Math.max(context.now, event.at) });
+      // Wake up when a rate limit frees a start, if one is holding tasks back.
+      if (pending.size > 0 && running < context.maxConcurrentTasks && wakeAt !== undefined && wakeAt !== context.wakeAt) {
+        enqueue.cancel(TICK_ID);
+        enqueue.raise({ type: 'tick', at: wakeAt }, { id: TICK_ID, delay: Math.max(0, wakeAt - now) });
+        enqueue.assign({ wakeAt });
+      }
+      if (running !== context.running) enqueue.assign({ running });
       if (admitted.length > 0) enqueue.emit({ type: 'admit', taskIds: admitted });
     }),
     sweep: enqueueActions(({ context, enqueue }) => {
@@ -124,40 +216,82 @@ export const supervisorMachine = setup({
       if (finished.size > 0) enqueue.raise({ type: 'sweep' }, { id: SWEEP_ID, delay: 'untilOldestExpires' });
       enqueue.emit({ type: 'remove', taskIds: removed });
     }),
-    cancelSweep: cancel(SWEEP_ID),
+    noteTime: assign(({ context, event }) => ('at' in event ? { now: later(context, event.at) } : {})),
+    clearWake: assign({ wakeAt: undefined }),
+    configure: assign(({ event }) => (event.type === 'configure' ? { maxConcurrentTasks: event.maxConcurrentTasks } : {})),
+    armDrainTimeout: enqueueActions(({ event, enqueue }) => {
+      if (event.type === 'drain' && event.timeout !== undefined) {
+        enqueue.assign({ drainTimeout: event.timeout });
+        enqueue.raise({ type: 'drainTimeout' }, { id: DRAIN_ID, delay: event.timeout });
+      }
+    }),
+    announceDrainTimeout: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'drainTimedOut' })),
+    cancelTimers: enqueueActions(({ enqueue }) => {
+      enqueue.cancel(SWEEP_ID);
+      enqueue.cancel(TICK_ID);
+      enqueue.cancel(DRAIN_ID);
+    }),
     clearQueues: ({ context }) => {
       context.pending.clear();
-      context.queue.clear();
+      context.queues.clear();
       context.finished.clear();
     },
   },
 }).createMachine({
   id: 'supervisor',
-  initial: 'active',
+  initial: 'open',
   context: ({ input }) => ({
     maxConcurrentTasks: input.maxConcurrentTasks,
     autoCleanup: input.autoCleanup,
     cleanupDelay: input.cleanupDelay,
-    queue: new Fifo<TaskId>(),
+    queues: new Map([['', new PriorityQueue<QueuedTask>()]]),
     pending: new Set<TaskId>(),
     running: 0,
     finished: new Fifo<{ taskId: TaskId; at: number }>(),
     now: input.now,
+    seq: 0,
+    rateWindow: input.rateLimit ? new RateWindow(input.rateLimit) : undefined,
+    groupRateLimit: input.groupRateLimit,
+    groupWindows: new Map<string, RateWindow>(),
+    wakeAt: undefined,
+    drainTimeout: undefined,
   }),
+  on: {
+    sweep: { actions: 'sweep' },
+    configure: { actions: ['noteTime', 'configure'] },
+    stop: { target: '.stopped' },
+  },
   states: {
-    active: {
+    open: {
+      on: {
+        sync: { actions: ['sync', 'admit'] },
+        tick: { actions: ['noteTime', 'clearWake', 'admit'] },
+        configure: { actions: ['noteTime', 'configure', 'admit'] },
+        pause: { target: 'paused', actions: 'noteTime' },
+        drain: { target: 'draining', actions: ['noteTime', 'armDrainTimeout'] },
+      },
+    },
+    paused: {
       on: {
         sync: { actions: 'sync' },
-        sweep: { actions: 'sweep' },
-        stop: { target: 'stopped' },
+        tick: { actions: ['noteTime', 'clearWake'] },
+        resume: { target: 'open', actions: ['noteTime', 'admit'] },
+        drain: { target: 'draining', actions: ['noteTime', 'armDrainTimeout'] },
+      },
+    },
+    draining: {
+      on: {
+        sync: { actions: 'sync' },
+        drainTimeout: { actions: 'announceDrainTimeout' },
       },
     },
     stopped: {
       type: 'final',
-      entry: ['cancelSweep', 'clearQueues'],
+      entry: ['cancelTimers', 'clearQueues'],
     },
   },
 });
 
 /** The supervisor actor a runner owns. */
 export type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
+export type { RateLimit };

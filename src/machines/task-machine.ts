@@ -1,7 +1,33 @@
 import { assign, cancel, enqueueActions, fromCallback, setup } from 'xstate';
 import type { ActorRefFrom, SnapshotFrom } from 'xstate';
-import { TaskCancelledError, TaskTimeoutError } from '../errors.js';
+import { isNonRetryable, TaskCancelledError, TaskTimeoutError } from '../errors.js';
 import type { TaskId, TaskStatus } from '../types.js';
+
+/** How long to wait between attempts. */
+export interface Backoff {
+  /** `fixed`: `delay` every time; `exponential`: `delay × 2^(attempt − 1)`. */
+  readonly type: 'fixed' | 'exponential';
+  /** Base delay in ms. */
+  readonly delay: number;
+  /** Upper bound in ms for exponential growth. @defaultValue no bound */
+  readonly maxDelay?: number | undefined;
+  /**
+   * How much of each delay is randomised, from 0 (none) to 1 (anywhere between 0 and the delay).
+   * The random part is derived from the task id and attempt, so a task's schedule is reproducible
+   * while tasks that failed together spread out. @defaultValue 0
+   */
+  readonly jitter?: number | undefined;
+}
+
+/** One attempt's record, kept in `context.attempts`. */
+export interface AttemptRecord {
+  /** 1 for the first run. */
+  readonly attempt: number;
+  readonly startedAt: number;
+  readonly completedAt: number;
+  /** Why the attempt failed. */
+  readonly error: Error;
+}
 
 /**
  * Everything a task knows about itself. The task actor's snapshot holds it as `context`; the
@@ -12,10 +38,11 @@ import type { TaskId, TaskStatus } from '../types.js';
 export interface TaskMachineContext {
   readonly taskId: TaskId;
   readonly name: string;
-  /** Per-task timeout in ms, or `undefined` for none. */
+  /** Per-attempt timeout in ms, or `undefined` for none. */
   readonly timeout: number | undefined;
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly createdAt: number;
+  /** When the first attempt started. */
   readonly startedAt: number | undefined;
   readonly completedAt: number | undefined;
   /** 0..1; 1 once completed. */
@@ -23,6 +50,19 @@ export interface TaskMachineContext {
   readonly message: string | undefined;
   readonly result: unknown;
   readonly error: Error | undefined;
+  /** The current (or last) attempt, 1-based; 0 before the first start. */
+  readonly attempt: number;
+  /** `retries + 1`. */
+  readonly maxAttempts: number;
+  readonly backoff: Backoff;
+  /** Whether a timed-out attempt is retried. */
+  readonly retryOnTimeout: boolean;
+  /** The failed attempts so far. */
+  readonly attempts: readonly AttemptRecord[];
+  /** When the current attempt started. */
+  readonly attemptStartedAt: number | undefined;
+  /** While `retrying`: when the next attempt starts. */
+  readonly retryAt: number | undefined;
   /**
    * The work the `execute` actor runs, passed through as its input. Opaque to the machine.
    * @internal
@@ -31,12 +71,25 @@ export interface TaskMachineContext {
 }
 
 /** What a task actor is created with. */
-export type TaskMachineInput = Pick<TaskMachineContext, 'taskId' | 'name' | 'timeout' | 'metadata' | 'createdAt' | 'work'>;
+export interface TaskMachineInput {
+  readonly taskId: TaskId;
+  readonly name: string;
+  readonly timeout: number | undefined;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly createdAt: number;
+  readonly work: unknown;
+  /** @defaultValue 1 (no retries) */
+  readonly maxAttempts?: number | undefined;
+  /** @defaultValue `{ type: 'fixed', delay: 0 }` */
+  readonly backoff?: Backoff | undefined;
+  /** @defaultValue true */
+  readonly retryOnTimeout?: boolean | undefined;
+}
 
 /**
  * Commands a task actor accepts. `start` comes from the supervisor, `cancel` from the user,
- * `progress`/`done`/`error` from the running work, `timeout` from the delayed event the machine
- * schedules on entering `running`.
+ * `progress`/`done`/`error` from the running work; `timeout` and `retry` are delayed events the
+ * machine schedules itself (on entering `running` and `retrying`).
  */
 export type TaskMachineEvent =
   | { type: 'start'; at: number }
@@ -44,17 +97,50 @@ export type TaskMachineEvent =
   | { type: 'done'; output: unknown; at: number }
   | { type: 'error'; error: Error; at: number }
   | { type: 'timeout' }
+  | { type: 'retry'; at: number }
   | { type: 'cancel'; at: number; reason?: string | undefined };
 
-/** The delayed event's id, so leaving `running` cancels exactly that timer. */
+/** The delayed events' ids, so leaving the state cancels exactly that timer. */
 const TIMEOUT_ID = 'task.timeout';
+const RETRY_ID = 'task.retry';
+
+/** A number in [0, 1) from the task id and attempt (FNV-1a): jitter without a random source. */
+function jitterFraction(taskId: TaskId, attempt: number): number {
+  let hash = 0x811c9dc5;
+  const key = `${taskId}:${attempt}`;
+  for (let i = 0; i < key.length; i += 1) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) / 2 ** 32;
+}
+
+/**
+ * The wait before the attempt after `attempt` failed, in ms.
+ *
+ * @example
+ * ```ts
+ * backoffDelay({ type: 'exponential', delay: 100, maxDelay: 1_000 }, 4, 'id'); // 800
+ * ```
+ */
+export function backoffDelay(backoff: Backoff, attempt: number, taskId: TaskId): number {
+  const base = backoff.type === 'exponential' ? backoff.delay * 2 ** (attempt - 1) : backoff.delay;
+  const capped = Math.min(base, backoff.maxDelay ?? Number.POSITIVE_INFINITY, 2_147_483_647);
+  return Math.round(capped * (1 - (backoff.jitter ?? 0) * jitterFraction(taskId, attempt)));
+}
+
+const canRetry = (c: TaskMachineContext, error: Error): boolean => c.attempt < c.maxAttempts && !isNonRetryable(error);
+const canRetryTimeout = (c: TaskMachineContext): boolean => c.retryOnTimeout && c.attempt < c.maxAttempts;
 
 // Context updates are plain functions so the compact (actor-less) path and the actor apply the
 // very same change for the same event: see `transitionTask`.
 const updates = {
-  start: (c: TaskMachineContext, e: Extract<TaskMachineEvent, { type: 'start' }>): TaskMachineContext => ({
+  start: (c: TaskMachineContext, at: number): TaskMachineContext => ({
     ...c,
-    startedAt: e.at,
+    startedAt: c.startedAt ?? at,
+    attempt: c.attempt + 1,
+    attemptStartedAt: at,
+    retryAt: undefined,
   }),
   progress: (c: TaskMachineContext, e: Extract<TaskMachineEvent, { type: 'progress' }>): TaskMachineContext => ({
     ...c,
@@ -65,44 +151,56 @@ const updates = {
     ...c,
     progress: 1,
     result: e.output,
+    error: undefined,
     completedAt: e.at,
   }),
-  error: (c: TaskMachineContext, e: Extract<TaskMachineEvent, { type: 'error' }>): TaskMachineContext => ({
-    ...c,
-    error: e.error,
-    completedAt: e.at,
-  }),
-  // The timeout fires exactly `timeout` ms after the start, so its time needs no clock.
-  timeout: (c: TaskMachineContext): TaskMachineContext => ({
-    ...c,
-    error: new TaskTimeoutError(c.taskId, c.timeout ?? 0),
-    completedAt: (c.startedAt ?? c.createdAt) + (c.timeout ?? 0),
-  }),
+  /** An attempt failed with `error` at `at`; `retry` says whether another follows. */
+  attemptFailed: (c: TaskMachineContext, error: Error, at: number, retry: boolean): TaskMachineContext => {
+    const attempts = [...c.attempts, { attempt: c.attempt, startedAt: c.attemptStartedAt ?? at, completedAt: at, error }];
+    return retry
+      ? { ...c, attempts, error, retryAt: at + backoffDelay(c.backoff, c.attempt, c.taskId) }
+      : { ...c, attempts, error, completedAt: at };
+  },
+  // The timeout fires exactly `timeout` ms after the attempt started, so its time needs no clock.
+  timedOutAt: (c: TaskMachineContext): number => (c.attemptStartedAt ?? c.createdAt) + (c.timeout ?? 0),
   cancel: (c: TaskMachineContext, e: Extract<TaskMachineEvent, { type: 'cancel' }>): TaskMachineContext => ({
     ...c,
     error: new TaskCancelledError(c.taskId, e.reason),
     completedAt: e.at,
+    retryAt: undefined,
   }),
 };
+
+const timeoutError = (c: TaskMachineContext) => new TaskTimeoutError(c.taskId, c.timeout ?? 0);
+
+/** What the `execute` actor is given: the task's work and which attempt to run. */
+export interface ExecuteInput {
+  readonly work: unknown;
+  readonly attempt: number;
+}
 
 /**
  * The default `execute` actor: it never settles. The runner provides the real one (see
  * `src/actors/run-function.ts`); tests provide their own with `taskMachine.provide()`.
  */
-const idleWork = fromCallback<TaskMachineEvent, unknown>(() => undefined);
+const idleWork = fromCallback<TaskMachineEvent, ExecuteInput>(() => undefined);
 
 /**
- * One task's lifecycle: `pending → running → completed | failed | cancelled`.
+ * One task's lifecycle: `pending → running → completed | failed | cancelled`, with `retrying`
+ * between attempts.
  *
  * - `running` invokes the `execute` actor with the task's work; leaving `running` for any reason
  *   stops that actor, which aborts the work's `AbortSignal`.
  * - When the task has a `timeout`, entering `running` schedules a delayed `timeout` event (through
  *   the actor system's clock, so fake timers and `SimulatedClock` drive it); with no timeout no
  *   timer exists at all. Leaving `running` cancels it.
- * - `cancel` ends `pending` and `running` in `cancelled`; it is ignored in final states, so a task
- *   reaches exactly one final state whatever races.
+ * - A failed attempt with attempts left (and not a `NonRetryableError`; a timeout only with
+ *   `retryOnTimeout`) goes to `retrying`, which schedules a delayed `retry` event after the
+ *   backoff and then runs the work again.
+ * - `cancel` ends `pending`, `running` and `retrying` in `cancelled`; final states ignore every
+ *   event, so a task reaches exactly one final state whatever races.
  *
- * The machine is pure: no I/O, timers of its own or clock reads. Times arrive in events.
+ * The machine is pure: no I/O, timers of its own, clock reads or randomness. Times arrive in events.
  *
  * @example
  * ```ts
@@ -122,8 +220,9 @@ export const taskMachine = setup({
   },
   actors: { execute: idleWork },
   guards: {
-    isValidProgress: ({ event }) =>
-      event.type === 'progress' && event.fraction >= 0 && event.fraction <= 1,
+    isValidProgress: ({ event }) => event.type === 'progress' && event.fraction >= 0 && event.fraction <= 1,
+    canRetryError: ({ context, event }) => event.type === 'error' && canRetry(context, event.error),
+    canRetryTimeout: ({ context }) => canRetryTimeout(context),
   },
   delays: {
     timeout: ({ context }) => context.timeout ?? 0,
@@ -133,6 +232,12 @@ export const taskMachine = setup({
       if (context.timeout !== undefined) enqueue.raise({ type: 'timeout' }, { id: TIMEOUT_ID, delay: 'timeout' });
     }),
     cancelTimeout: cancel(TIMEOUT_ID),
+    scheduleRetry: enqueueActions(({ context, enqueue }) => {
+      const failedAt = context.attempts.at(-1)?.completedAt ?? 0;
+      const at = context.retryAt ?? failedAt;
+      enqueue.raise({ type: 'retry', at }, { id: RETRY_ID, delay: Math.max(0, at - failedAt) });
+    }),
+    cancelRetry: cancel(RETRY_ID),
   },
 }).createMachine({
   id: 'task',
@@ -141,22 +246,51 @@ export const taskMachine = setup({
   states: {
     pending: {
       on: {
-        start: { target: 'running', actions: assign(({ context, event }) => updates.start(context, event)) },
+        start: { target: 'running', actions: assign(({ context, event }) => updates.start(context, event.at)) },
         cancel: { target: 'cancelled', actions: assign(({ context, event }) => updates.cancel(context, event)) },
       },
     },
     running: {
       entry: 'scheduleTimeout',
       exit: 'cancelTimeout',
-      invoke: { id: 'execute', src: 'execute', input: ({ context }: { context: TaskMachineContext }) => context.work },
+      invoke: {
+        id: 'execute',
+        src: 'execute',
+        input: ({ context }: { context: TaskMachineContext }): ExecuteInput => ({ work: context.work, attempt: context.attempt }),
+      },
       on: {
         progress: {
           guard: 'isValidProgress',
           actions: assign(({ context, event }) => updates.progress(context, event)),
         },
         done: { target: 'completed', actions: assign(({ context, event }) => updates.done(context, event)) },
-        error: { target: 'failed', actions: assign(({ context, event }) => updates.error(context, event)) },
-        timeout: { target: 'failed', actions: assign(({ context }) => updates.timeout(context)) },
+        error: [
+          {
+            guard: 'canRetryError',
+            target: 'retrying',
+            actions: assign(({ context, event }) => updates.attemptFailed(context, event.error, event.at, true)),
+          },
+          { target: 'failed', actions: assign(({ context, event }) => updates.attemptFailed(context, event.error, event.at, false)) },
+        ],
+        timeout: [
+          {
+            guard: 'canRetryTimeout',
+            target: 'retrying',
+            actions: assign(({ context }) => updates.attemptFailed(context, timeoutError(context), updates.timedOutAt(context), true)),
+          },
+          {
+            target: 'failed',
+            actions: assign(({ context }) => updates.attemptFailed(context, timeoutError(context), updates.timedOutAt(context), false)),
+          },
+        ],
+        cancel: { target: 'cancelled', actions: assign(({ context, event }) => updates.cancel(context, event)) },
+      },
+    },
+    retrying: {
+      entry: 'scheduleRetry',
+      exit: 'cancelRetry',
+      on: {
+        retry: { target: 'running', actions: assign(({ context, event }) => updates.start(context, event.at)) },
         cancel: { target: 'cancelled', actions: assign(({ context, event }) => updates.cancel(context, event)) },
       },
     },
@@ -187,9 +321,19 @@ export function initialTaskContext(input: TaskMachineInput): TaskMachineContext 
     message: undefined,
     result: undefined,
     error: undefined,
+    attempt: 0,
+    maxAttempts: input.maxAttempts ?? 1,
+    backoff: input.backoff ?? NO_BACKOFF,
+    retryOnTimeout: input.retryOnTimeout ?? true,
+    attempts: NO_ATTEMPTS,
+    attemptStartedAt: undefined,
+    retryAt: undefined,
     work: input.work,
   };
 }
+
+const NO_BACKOFF: Backoff = Object.freeze({ type: 'fixed', delay: 0 });
+const NO_ATTEMPTS: readonly AttemptRecord[] = Object.freeze([]);
 
 /**
  * @internal
@@ -205,23 +349,27 @@ export function transitionTask(
   context: TaskMachineContext,
   event: TaskMachineEvent,
 ): [TaskStatus, TaskMachineContext] | undefined {
-  if (status === 'pending') {
-    if (event.type === 'start') return ['running', updates.start(context, event)];
-    if (event.type === 'cancel') return ['cancelled', updates.cancel(context, event)];
-    return undefined;
+  if (event.type === 'cancel') {
+    return status === 'pending' || status === 'running' || status === 'retrying'
+      ? ['cancelled', updates.cancel(context, event)]
+      : undefined;
   }
+  if (status === 'pending') return event.type === 'start' ? ['running', updates.start(context, event.at)] : undefined;
+  if (status === 'retrying') return event.type === 'retry' ? ['running', updates.start(context, event.at)] : undefined;
   if (status !== 'running') return undefined;
   switch (event.type) {
     case 'progress':
       return event.fraction >= 0 && event.fraction <= 1 ? ['running', updates.progress(context, event)] : undefined;
     case 'done':
       return ['completed', updates.done(context, event)];
-    case 'error':
-      return ['failed', updates.error(context, event)];
-    case 'timeout':
-      return ['failed', updates.timeout(context)];
-    case 'cancel':
-      return ['cancelled', updates.cancel(context, event)];
+    case 'error': {
+      const retry = canRetry(context, event.error);
+      return [retry ? 'retrying' : 'failed', updates.attemptFailed(context, event.error, event.at, retry)];
+    }
+    case 'timeout': {
+      const retry = canRetryTimeout(context);
+      return [retry ? 'retrying' : 'failed', updates.attemptFailed(context, timeoutError(context), updates.timedOutAt(context), retry)];
+    }
     default:
       return undefined;
   }

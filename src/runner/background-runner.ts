@@ -3,16 +3,16 @@ import { EventEmitter } from 'eventemitter3';
 import { createActor } from 'xstate';
 import { agentWork } from '../actors/run-agent.js';
 import { Execution, runFunctionLogic } from '../actors/run-function.js';
-import { RunnerStoppedError, WaitTimeoutError } from '../errors.js';
+import { describe, QueueFullError, RunnerStoppedError, WaitTimeoutError } from '../errors.js';
 import { supervisorMachine } from '../machines/supervisor-machine.js';
-import type { SupervisorActor } from '../machines/supervisor-machine.js';
+import type { QueuedTask, SupervisorActor } from '../machines/supervisor-machine.js';
 import { initialTaskContext, taskMachine, transitionTask } from '../machines/task-machine.js';
 import type { TaskActor, TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-machine.js';
 import { isFinalStatus, VALIDATE_ARGS } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
 import { BackgroundTask } from './background-task.js';
 import type { TaskHost, TaskRecord } from './background-task.js';
-import { checkFunction, checkTimeout, invalid, resolveConfig } from './config.js';
+import { checkBackoff, checkFunction, checkPositiveInteger, checkTimeout, invalid, resolveConfig } from './config.js';
 import type { BackgroundConfig, ResolvedConfig, SubmitOptions } from './config.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { createTaskRegistry } from './registry.js';
@@ -20,6 +20,12 @@ import type { TaskRegistry } from './registry.js';
 
 /** Options of `runner.submitAgent(agent, prompt, options)`. */
 export type SubmitAgentOptions<TResult = unknown> = Omit<SubmitOptions<TResult>, 'args'>;
+
+interface Batch {
+  submitted: QueuedTask[];
+  withdrawn: TaskId[];
+  settled: TaskId[];
+}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Listener = (...args: any[]) => void;
@@ -48,10 +54,14 @@ export class BackgroundRunner {
   #registry: TaskRegistry | undefined;
   #idleWaiters: (() => void)[] = [];
   #stopped = false;
+  /** `stop({ drain: true })` has begun: no more submits. */
+  #closing = false;
   /** Tasks not yet final: the runner is idle when this is 0. */
   #active = 0;
+  /** Tasks in `pending`, for `maxQueueSize`. */
+  #pending = 0;
   /** What the supervisor has not been told yet; sent as one `sync` event per microtask. */
-  #batch: { submitted: TaskId[]; withdrawn: TaskId[]; settled: TaskId[] } | undefined;
+  #batch: Batch | undefined;
 
   /**
    * @param options - see {@link BackgroundConfig}; every field is optional.
@@ -72,6 +82,8 @@ export class BackgroundRunner {
         maxConcurrentTasks: this.#config.maxConcurrentTasks,
         autoCleanup: this.#config.autoCleanup,
         cleanupDelay: this.#config.cleanupDelay,
+        rateLimit: this.#config.rateLimit,
+        groupRateLimit: this.#config.groupRateLimit,
         now: clock.now(),
       },
       clock: systemClock,
@@ -83,6 +95,9 @@ export class BackgroundRunner {
     this.#supervisor.on('remove', ({ taskIds }) => {
       for (const taskId of taskIds) this.#remove(taskId);
     });
+    this.#supervisor.on('drainTimedOut', () => {
+      for (const task of [...this.#tasks.values()]) if (!task.isCompleted) this.#cancel(task, 'the drain timeout passed');
+    });
     this.#supervisor.start();
     this.#host = {
       clock,
@@ -93,8 +108,9 @@ export class BackgroundRunner {
 
   /** The options in force, defaults applied. */
   get config(): Readonly<Omit<ResolvedConfig, 'clock' | 'inspect'>> {
-    const { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay } = this.#config;
-    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay };
+    const { defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize } = this.#config;
+    const { maxConcurrentTasks } = this.#supervisor.getSnapshot().context;
+    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize };
   }
 
   /** The supervisor actor that owns the queue (for inspection and tests). */
@@ -243,13 +259,62 @@ export class BackgroundRunner {
    * supervisor and clears its timers, so the process can exit. Later `submit()` calls reject with
    * `RunnerStoppedError`. Finished tasks stay readable. Idempotent.
    */
-  async stop(): Promise<void> {
+  async stop(options: { drain?: boolean; timeout?: number | undefined } = {}): Promise<void> {
+    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+    const timeout = checkTimeout('timeout', options.timeout);
     if (this.#stopped) return;
+    if (options.drain) {
+      const first = !this.#closing;
+      this.#closing = true;
+      if (first) {
+        // Pending tasks will never start: end them now, with a reason that says so.
+        for (const task of this.pendingTasks) this.#cancel(task, 'the runner stopped before this task started');
+        this.#supervisor.send({ type: 'drain', timeout, at: this.#config.clock.now() });
+      }
+      await this.onIdle();
+      if (this.#stopped) return;
+    }
     this.#cancelEverything('the runner stopped');
     this.#stopped = true;
+    this.#closing = true;
     this.#batch = undefined;
     this.#supervisor.send({ type: 'stop' });
     this.#releaseIdleWaiters();
+  }
+
+  /**
+   * Stops admitting tasks: running tasks go on, pending ones wait (and may still be submitted or
+   * cancelled) until `resume()`.
+   */
+  pause(): void {
+    if (this.#stopped) return;
+    this.#flush();
+    this.#supervisor.send({ type: 'pause', at: this.#config.clock.now() });
+  }
+
+  /** Admits tasks again after `pause()`. */
+  resume(): void {
+    if (this.#stopped) return;
+    this.#flush();
+    this.#supervisor.send({ type: 'resume', at: this.#config.clock.now() });
+  }
+
+  /** Whether the runner is paused. */
+  get isPaused(): boolean {
+    return this.#supervisor.getSnapshot().value === 'paused';
+  }
+
+  /**
+   * Changes `maxConcurrentTasks` at run time. Growing admits waiting tasks at once; shrinking lets
+   * running tasks finish and admits no more until fewer than `n` run.
+   *
+   * @throws TypeError/RangeError unless `n` is a positive integer.
+   */
+  setConcurrency(n: number): void {
+    checkPositiveInteger('maxConcurrentTasks', n);
+    if (this.#stopped) return;
+    this.#flush();
+    this.#supervisor.send({ type: 'configure', maxConcurrentTasks: n, at: this.#config.clock.now() });
   }
 
   /** Whether `stop()` was called. */
@@ -302,10 +367,10 @@ export class BackgroundRunner {
   // ---------------------------------------------------------------- internals
 
   #submit<TResult>(fn: unknown, options: SubmitOptions<TResult>): BackgroundTask<TResult> {
-    if (this.#stopped) throw new RunnerStoppedError('submit a task');
+    if (this.#closing) throw new RunnerStoppedError('submit a task');
     if (typeof fn !== 'function') invalid('fn', 'a function', fn);
     if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-    const { args = [], name, onComplete, onProgress, metadata = {} } = options;
+    const { args = [], name, onComplete, onProgress, metadata = {}, priority = 0, group, retries = 0, retryOnTimeout = true } = options;
     if (!Array.isArray(args)) invalid('args', 'an array', args);
     if (name !== undefined && (typeof name !== 'string' || name === '')) invalid('name', 'a non-empty string', name);
     if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
@@ -314,6 +379,16 @@ export class BackgroundRunner {
     // Work that crosses a boundary (a worker thread) checks its arguments here, at submit time.
     (fn as { [VALIDATE_ARGS]?: (args: readonly unknown[]) => void })[VALIDATE_ARGS]?.(args);
     const timeout = 'timeout' in options ? checkTimeout('timeout', options.timeout) : this.#config.defaultTimeout;
+    if (typeof priority !== 'number' || !Number.isFinite(priority)) invalid('priority', 'a finite number', priority);
+    if (group !== undefined && (typeof group !== 'string' || group === '')) invalid('group', 'a non-empty string', group);
+    if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0) {
+      throw new (typeof retries === 'number' ? RangeError : TypeError)(
+        `Expected \`retries\` to be a non-negative integer, got ${describe(retries)}`,
+      );
+    }
+    if (typeof retryOnTimeout !== 'boolean') invalid('retryOnTimeout', 'a boolean', retryOnTimeout);
+    const backoff = checkBackoff(options.backoff);
+    if (this.#pending >= this.#config.maxQueueSize) throw new QueueFullError(this.#config.maxQueueSize);
 
     const taskId = randomUUID();
     const now = this.#config.clock.now();
@@ -324,14 +399,18 @@ export class BackgroundRunner {
       metadata,
       createdAt: now,
       work: new Execution(taskId, fn as (...a: unknown[]) => unknown, args, this.#config.clock.now),
+      maxAttempts: retries + 1,
+      backoff,
+      retryOnTimeout,
     });
     const task = new BackgroundTask<TResult>(this.#host, context, onComplete, onProgress);
     this.#tasks.set(taskId, task as BackgroundTask);
     if (this.#config.inspect) this.#materialize(task as BackgroundTask);
     this.#registry?.trigger.upsert({ summary: task._summary() });
     this.#active += 1;
+    this.#pending += 1;
     this.#emit('submitted', { task: task as BackgroundTask });
-    this.#tell('submitted', taskId);
+    this.#tellSubmitted({ taskId, priority, group, seq: 0 });
     return task;
   }
 
@@ -368,56 +447,80 @@ export class BackgroundRunner {
       return;
     }
 
+    // Leave the old state: undo its effects.
+    if (previous === 'pending') this.#pending -= 1;
+    if (task._timer !== undefined) {
+      this.#config.clock.clearTimeout(task._timer);
+      task._timer = undefined;
+    }
     if (previous === 'running') {
       this.#running.delete(task);
-      if (task._timer !== undefined) {
-        this.#config.clock.clearTimeout(task._timer);
-        task._timer = undefined;
-      }
       // Abort with the task's own error, so `signal.reason` is the TaskCancelledError/TaskTimeoutError.
       execution.abort(context.error);
     }
+    this.#registry?.trigger.upsert({ summary: task._summary() });
 
     if (status === 'running') {
       this.#running.add(task);
-      this.#registry?.trigger.upsert({ summary: task._summary() });
       // Announce the start before calling the work, so a sync progress report follows 'started'.
-      this.#emit('started', { task });
+      this.#emit('started', { task, attempt: context.attempt });
       if (!task._actor && task._status === 'running') {
         // The actor-less equivalent of the machine's `running` state: invoke the work, arm the timeout.
-        execution.attach((event) => this.#dispatch(task, event));
+        execution.attach((event) => this.#dispatch(task, event), context.attempt);
         if (context.timeout !== undefined && task._status === 'running') {
-          task._timer = unref(
-            this.#config.clock.setTimeout(() => {
-              task._timer = undefined;
-              this.#dispatch(task, { type: 'timeout' });
-            }, context.timeout),
-          );
+          task._timer = this.#schedule(context.timeout, () => this.#dispatch(task, { type: 'timeout' }), task);
         }
       }
       return;
     }
 
+    if (status === 'retrying') {
+      const retryAt = context.retryAt ?? this.#config.clock.now();
+      const failedAt = context.attempts.at(-1)?.completedAt ?? retryAt;
+      const delayMs = Math.max(0, retryAt - failedAt);
+      if (!task._actor) task._timer = this.#schedule(delayMs, () => this.#dispatch(task, { type: 'retry', at: retryAt }), task);
+      this.#emit('retrying', { task, error: context.error!, attempt: context.attempt, delayMs });
+      return;
+    }
+
     if (!isFinalStatus(status)) return;
-    this.#registry?.trigger.upsert({ summary: task._summary() });
     task._settleWaiters();
     if (task._onComplete) this.#call('onComplete', task, () => task._onComplete!(task));
     if (status === 'completed') this.#emit('completed', { task });
     else if (status === 'failed') this.#emit('failed', { task, error: context.error! });
     else this.#emit('cancelled', { task });
-    this.#tell(previous === 'running' ? 'settled' : 'withdrawn', task.id);
+    if (previous === 'pending') this.#tell('withdrawn', task.id);
+    else this.#tell('settled', task.id);
     this.#active -= 1;
     if (this.#active === 0) this.#idle();
   }
 
+  /** A timer on the runner's clock that never holds the process open. */
+  #schedule(ms: number, fn: () => void, task: BackgroundTask): unknown {
+    return unref(
+      this.#config.clock.setTimeout(() => {
+        task._timer = undefined;
+        fn();
+      }, ms),
+    );
+  }
+
+  #tellSubmitted(entry: QueuedTask): void {
+    this.#openBatch()?.submitted.push(entry);
+  }
+
   /** Queues a fact for the supervisor; the first one in a microtask schedules the flush. */
-  #tell(kind: 'submitted' | 'withdrawn' | 'settled', taskId: TaskId): void {
-    if (this.#stopped) return;
+  #tell(kind: 'withdrawn' | 'settled', taskId: TaskId): void {
+    this.#openBatch()?.[kind].push(taskId);
+  }
+
+  #openBatch(): Batch | undefined {
+    if (this.#stopped) return undefined;
     if (!this.#batch) {
       this.#batch = { submitted: [], withdrawn: [], settled: [] };
       queueMicrotask(this.#flush);
     }
-    this.#batch[kind].push(taskId);
+    return this.#batch;
   }
 
   readonly #flush = (): void => {

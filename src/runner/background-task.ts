@@ -1,6 +1,6 @@
 import type { Observer, Subscription } from 'xstate';
 import { TaskCancelledError, WaitTimeoutError } from '../errors.js';
-import type { TaskActor, TaskMachineContext, TaskSnapshot } from '../machines/task-machine.js';
+import type { AttemptRecord, TaskActor, TaskMachineContext, TaskSnapshot } from '../machines/task-machine.js';
 import { isFinalStatus } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
 import { checkTimeout, invalid } from './config.js';
@@ -21,6 +21,8 @@ export interface TaskRecord {
   startedAt: string | null;
   completedAt: string | null;
   durationMs: number | null;
+  /** The current or last attempt (0 if it never started). */
+  attempt: number;
   metadata: Record<string, unknown>;
 }
 
@@ -90,7 +92,7 @@ export class BackgroundTask<TResult = unknown> {
   get status(): TaskStatus {
     return this._status;
   }
-  /** Progress from 0 to 1 as the work last reported it; 1 once completed. */
+  /** Progress from 0 to 1 as the work last reported it (kept across retries); 1 once completed. */
   get progress(): number {
     return this._context.progress;
   }
@@ -127,9 +129,21 @@ export class BackgroundTask<TResult = unknown> {
     if (startedAt === undefined) return undefined;
     return Math.max(0, (completedAt ?? this._host.clock.now()) - startedAt);
   }
+  /** The current or last attempt, 1-based (0 before the first start). */
+  get attempt(): number {
+    return this._context.attempt;
+  }
+  /** Every failed attempt so far, with its error and times (epoch ms). */
+  get attempts(): readonly AttemptRecord[] {
+    return this._context.attempts;
+  }
   /** The `metadata` option. */
   get metadata(): Readonly<Record<string, unknown>> {
     return this._context.metadata;
+  }
+  /** Whether the task is waiting out the backoff before its next attempt. */
+  get isRetrying(): boolean {
+    return this._status === 'retrying';
   }
   /** Whether the work is running now. */
   get isRunning(): boolean {
@@ -220,6 +234,7 @@ export class BackgroundTask<TResult = unknown> {
       startedAt: c.startedAt === undefined ? null : new Date(c.startedAt).toISOString(),
       completedAt: c.completedAt === undefined ? null : new Date(c.completedAt).toISOString(),
       durationMs: this.durationMs ?? null,
+      attempt: c.attempt,
       metadata: { ...c.metadata },
     };
   }

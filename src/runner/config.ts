@@ -1,5 +1,7 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import { describe } from '../errors.js';
+import type { Backoff } from '../machines/task-machine.js';
+import type { RateLimit } from '../machines/rate-window.js';
 import type { BackgroundTask } from './background-task.js';
 
 /** The longest delay `setTimeout` honours (about 24.8 days); longer ones would fire at once. */
@@ -48,6 +50,23 @@ export interface BackgroundConfig {
    */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /**
+   * At most `max` task starts in any `interval` ms, across the runner (e.g. `{ max: 60, interval:
+   * 60_000 }` for an API allowing 60 requests a minute). Tasks wait in `pending` until the window
+   * allows them. Retries of a started task do not count again. @defaultValue no limit
+   */
+  rateLimit?: RateLimit | undefined;
+  /**
+   * The same kind of limit, applied to each task `group` on its own (e.g. one window per LLM
+   * provider). Tasks without a group are not subject to it. A group at its limit does not hold
+   * back other groups. @defaultValue no limit
+   */
+  groupRateLimit?: RateLimit | undefined;
+  /**
+   * The most tasks that may wait in `pending`; `submit()` beyond it rejects with `QueueFullError`
+   * (backpressure). @defaultValue Infinity
+   */
+  maxQueueSize?: number | undefined;
+  /**
    * The clock for timeouts, waits and cleanup. Tests may pass xstate's `SimulatedClock`; vitest's
    * fake timers work with the default.
    * @defaultValue the global `setTimeout`/`clearTimeout` and `Date.now`
@@ -58,6 +77,9 @@ export interface BackgroundConfig {
 /** @internal Options after defaults and validation. */
 export interface ResolvedConfig {
   maxConcurrentTasks: number;
+  rateLimit: RateLimit | undefined;
+  groupRateLimit: RateLimit | undefined;
+  maxQueueSize: number;
   defaultTimeout: number | undefined;
   autoCleanup: boolean;
   cleanupDelay: number;
@@ -83,6 +105,19 @@ export interface SubmitOptions<TResult = unknown> {
   onProgress?: (progress: number, message: string | undefined, task: BackgroundTask<TResult>) => void;
   /** Anything you want to find again on the task and in its JSON record. @defaultValue {} */
   metadata?: Record<string, unknown>;
+  /** Higher runs first; equal priorities run in submission order. Any finite number. @defaultValue 0 */
+  priority?: number;
+  /** A rate-limit group, e.g. the LLM provider the task calls; see `groupRateLimit`. */
+  group?: string | undefined;
+  /** How many times to run the work again after a failed attempt. @defaultValue 0 */
+  retries?: number;
+  /**
+   * The wait between attempts: a number of ms (fixed), or a {@link Backoff}.
+   * @defaultValue 0 (retry at once)
+   */
+  backoff?: number | Backoff;
+  /** Whether an attempt that timed out is retried (when retries are left). @defaultValue true */
+  retryOnTimeout?: boolean;
 }
 
 /** @internal Throws a `TypeError` of the library's one shape. */
@@ -107,14 +142,55 @@ export function checkFunction(name: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'function') invalid(name, 'a function', value);
 }
 
+/** @internal A positive integer, or a RangeError/TypeError naming `name`. */
+export function checkPositiveInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    const error = typeof value === 'number' ? RangeError : TypeError;
+    throw new error(`Expected \`${name}\` to be a positive integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** @internal */
+export function checkRateLimit(name: string, value: unknown): RateLimit | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object') invalid(name, 'an object like { max: 60, interval: 60_000 }', value);
+  const { max, interval } = value as Record<string, unknown>;
+  checkPositiveInteger(`${name}.max`, max);
+  checkTimeout(`${name}.interval`, interval ?? Number.NaN);
+  return { max: max as number, interval: interval as number };
+}
+
+/** @internal Normalises the `backoff` option. */
+export function checkBackoff(value: unknown): Backoff | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number') {
+    if (!(value >= 0 && value <= MAX_DELAY_MS)) {
+      throw new RangeError(`Expected \`backoff\` to be a number of milliseconds from 0 to ${MAX_DELAY_MS}, got ${describe(value)}`);
+    }
+    return { type: 'fixed', delay: value };
+  }
+  if (value === null || typeof value !== 'object') invalid('backoff', "a number of ms or { type: 'fixed' | 'exponential', delay }", value);
+  const { type, delay, maxDelay, jitter } = value as Record<string, unknown>;
+  if (type !== 'fixed' && type !== 'exponential') invalid('backoff.type', "'fixed' or 'exponential'", type);
+  if (typeof delay !== 'number' || !(delay >= 0 && delay <= MAX_DELAY_MS)) {
+    throw new RangeError(`Expected \`backoff.delay\` to be a number of milliseconds from 0 to ${MAX_DELAY_MS}, got ${describe(delay)}`);
+  }
+  if (maxDelay !== undefined && (typeof maxDelay !== 'number' || !(maxDelay >= 0))) {
+    throw new RangeError(`Expected \`backoff.maxDelay\` to be a non-negative number of milliseconds, got ${describe(maxDelay)}`);
+  }
+  if (jitter !== undefined && (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1))) {
+    throw new RangeError(`Expected \`backoff.jitter\` to be a number from 0 to 1, got ${describe(jitter)}`);
+  }
+  return { type, delay, maxDelay: maxDelay as number | undefined, jitter: (jitter as number | undefined) ?? 0 };
+}
+
 /** @internal Applies defaults and validates; throws `TypeError`/`RangeError` naming the option. */
 export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-  const { maxConcurrentTasks = 5, autoCleanup = true, cleanupDelay = 300_000, inspect, clock } = options;
-  if (typeof maxConcurrentTasks !== 'number' || !Number.isInteger(maxConcurrentTasks) || maxConcurrentTasks < 1) {
-    const error = typeof maxConcurrentTasks === 'number' ? RangeError : TypeError;
-    throw new error(`Expected \`maxConcurrentTasks\` to be a positive integer, got ${describe(maxConcurrentTasks)}`);
-  }
+  const { maxConcurrentTasks = 5, autoCleanup = true, cleanupDelay = 300_000, inspect, clock, maxQueueSize = Number.POSITIVE_INFINITY } = options;
+  checkPositiveInteger('maxConcurrentTasks', maxConcurrentTasks);
+  if (maxQueueSize !== Number.POSITIVE_INFINITY) checkPositiveInteger('maxQueueSize', maxQueueSize);
   if (typeof autoCleanup !== 'boolean') invalid('autoCleanup', 'a boolean', autoCleanup);
   if (typeof cleanupDelay !== 'number' || Number.isNaN(cleanupDelay)) invalid('cleanupDelay', 'a number of milliseconds', cleanupDelay);
   if (!(cleanupDelay >= 0 && cleanupDelay <= MAX_DELAY_MS)) {
@@ -140,6 +216,9 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
       };
   return {
     maxConcurrentTasks,
+    rateLimit: checkRateLimit('rateLimit', options.rateLimit),
+    groupRateLimit: checkRateLimit('groupRateLimit', options.groupRateLimit),
+    maxQueueSize,
     defaultTimeout: checkTimeout('defaultTimeout', options.defaultTimeout),
     autoCleanup,
     cleanupDelay,

@@ -10,8 +10,10 @@ import type { BackgroundTask } from './background-task.js';
 export interface RunnerEvents {
   /** A task was accepted; it is `pending` until a slot frees up. */
   submitted: (event: { task: BackgroundTask }) => void;
-  /** A task entered `running`: its work has been called. */
-  started: (event: { task: BackgroundTask }) => void;
+  /** A task entered `running`: its work is being called (`attempt` 1, then once per retry). */
+  started: (event: { task: BackgroundTask; attempt: number }) => void;
+  /** An attempt failed and another follows after `delayMs` (the task is in `retrying`). */
+  retrying: (event: { task: BackgroundTask; error: Error; attempt: number; delayMs: number }) => void;
   /** The running work reported progress (`context.reportProgress`). */
   progress: (event: { task: BackgroundTask; progress: number; message: string | undefined }) => void;
   /** A task entered `completed`; `task.result` holds the value. */

@@ -1,7 +1,9 @@
 import { createActor, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { supervisorMachine } from '../../src/index.js';
-import type { SupervisorEvent } from '../../src/index.js';
+import type { QueuedTask, SupervisorEvent } from '../../src/index.js';
+
+const q = (...ids: string[]): QueuedTask[] => ids.map((taskId) => ({ taskId, priority: 0, group: undefined, seq: 0 }));
 
 function start(options: { maxConcurrentTasks?: number; autoCleanup?: boolean; cleanupDelay?: number } = {}) {
   const clock = new SimulatedClock();
@@ -15,14 +17,14 @@ function start(options: { maxConcurrentTasks?: number; autoCleanup?: boolean; cl
   actor.on('remove', ({ taskIds }) => removed.push(...taskIds));
   actor.start();
   const sync = (event: Partial<Omit<Extract<SupervisorEvent, { type: 'sync' }>, 'type'>>) =>
-    actor.send({ type: 'sync', submitted: [], withdrawn: [], settled: [], at: clock.now(), ...event });
+    actor.send({ type: 'sync', submitted: q(), withdrawn: [], settled: [], at: clock.now(), ...event });
   return { actor, clock, admitted, removed, sync };
 }
 
 describe('supervisorMachine', () => {
   it('admits in FIFO order while fewer than maxConcurrentTasks run', () => {
     const { admitted, sync, actor } = start({ maxConcurrentTasks: 2 });
-    sync({ submitted: ['a', 'b', 'c', 'd'] });
+    sync({ submitted: q('a', 'b', 'c', 'd') });
     expect(admitted).toEqual(['a', 'b']);
     expect(actor.getSnapshot().context.running).toBe(2);
     sync({ settled: ['b'] });
@@ -34,7 +36,7 @@ describe('supervisorMachine', () => {
 
   it('never admits a task withdrawn while it waited', () => {
     const { admitted, sync } = start({ maxConcurrentTasks: 1 });
-    sync({ submitted: ['a', 'b', 'c'] });
+    sync({ submitted: q('a', 'b', 'c') });
     sync({ withdrawn: ['b'] });
     sync({ settled: ['a'] });
     expect(admitted).toEqual(['a', 'c']);
@@ -42,7 +44,7 @@ describe('supervisorMachine', () => {
 
   it('handles a task submitted and withdrawn in the same batch', () => {
     const { admitted, sync, actor } = start({ maxConcurrentTasks: 1 });
-    sync({ submitted: ['a', 'b'], withdrawn: ['a'] });
+    sync({ submitted: q('a', 'b'), withdrawn: ['a'] });
     expect(admitted).toEqual(['b']);
     expect(actor.getSnapshot().context.pending.size).toBe(0);
   });
@@ -50,7 +52,7 @@ describe('supervisorMachine', () => {
   describe('with autoCleanup', () => {
     it('removes a finished task exactly cleanupDelay ms after it finished', () => {
       const { clock, removed, sync } = start({ cleanupDelay: 1_000 });
-      sync({ submitted: ['a', 'b'] });
+      sync({ submitted: q('a', 'b') });
       clock.increment(10);
       sync({ settled: ['a'] });
       clock.increment(300);
@@ -80,15 +82,15 @@ describe('supervisorMachine', () => {
         clock: counting,
       }).start();
       const ids = Array.from({ length: 1_000 }, (_, i) => `t${i}`);
-      actor.send({ type: 'sync', submitted: ids, withdrawn: [], settled: [], at: 0 });
-      for (const id of ids) actor.send({ type: 'sync', submitted: [], withdrawn: [], settled: [id], at: 0 });
+      actor.send({ type: 'sync', submitted: q(...ids), withdrawn: [], settled: [], at: 0 });
+      for (const id of ids) actor.send({ type: 'sync', submitted: q(), withdrawn: [], settled: [id], at: 0 });
       expect(timers).toEqual([500]);
     });
   });
 
   it('removes nothing without autoCleanup', () => {
     const { clock, removed, sync } = start({ autoCleanup: false });
-    sync({ submitted: ['a'] });
+    sync({ submitted: q('a') });
     sync({ settled: ['a'] });
     clock.increment(10_000_000);
     expect(removed).toEqual([]);
@@ -96,7 +98,7 @@ describe('supervisorMachine', () => {
 
   it('stops in a final state, with its cleanup timer cancelled and queues cleared', () => {
     const { actor, clock, removed, sync } = start({ maxConcurrentTasks: 1 });
-    sync({ submitted: ['a', 'b'] });
+    sync({ submitted: q('a', 'b') });
     sync({ settled: ['a'] });
     actor.send({ type: 'stop' });
     clock.increment(5_000);

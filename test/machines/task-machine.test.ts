@@ -1,7 +1,7 @@
 import { getSimplePaths } from '@xstate/graph';
 import { createActor, fromCallback, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { TaskCancelledError, TaskTimeoutError, taskMachine } from '../../src/index.js';
+import { NonRetryableError, TaskCancelledError, TaskTimeoutError, taskMachine } from '../../src/index.js';
 import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../../src/index.js';
 import { transitionTask } from '../../src/machines/task-machine.js';
 
@@ -21,7 +21,9 @@ const events: TaskMachineEvent[] = [
   { type: 'progress', fraction: 1.5 },
   { type: 'done', output: 'ok', at: 1_020 },
   { type: 'error', error: new Error('boom'), at: 1_030 },
+  { type: 'error', error: new NonRetryableError('hopeless'), at: 1_035 },
   { type: 'timeout' },
+  { type: 'retry', at: 1_100 },
   { type: 'cancel', at: 1_040, reason: 'user' },
 ];
 
@@ -32,15 +34,21 @@ function comparable(context: TaskMachineContext) {
 }
 
 describe('taskMachine', () => {
+  // Two attempts, so the paths go through `retrying` and run out of retries too.
+  const retrying = input({ timeout: 500, maxAttempts: 2, backoff: { type: 'exponential', delay: 100 } });
   const paths = getSimplePaths(taskMachine, {
-    input: input({ timeout: 500 }),
+    input: retrying,
     events,
-    serializeState: (snapshot) => JSON.stringify([snapshot.value, snapshot.context.progress]),
+    serializeState: (snapshot) => JSON.stringify([snapshot.value, snapshot.context.progress, snapshot.context.attempt]),
   });
 
   it('reaches every state of the lifecycle', () => {
     const ends = new Set(paths.map((path) => path.state.value));
-    expect([...ends].sort()).toEqual(['cancelled', 'completed', 'failed', 'pending', 'running']);
+    expect([...ends].sort()).toEqual(['cancelled', 'completed', 'failed', 'pending', 'retrying', 'running']);
+  });
+
+  it('walks a few hundred distinct paths', () => {
+    expect(paths.length).toBeGreaterThan(50);
   });
 
   it('ends in exactly the final states completed, failed and cancelled', () => {
@@ -54,7 +62,7 @@ describe('taskMachine', () => {
     'on the path %s',
     (_name, path) => {
       it('gives the same state and context as the compact transition the runner uses', () => {
-        const actor = createActor(taskMachine, { input: input({ timeout: 500 }), clock: new SimulatedClock() }).start();
+        const actor = createActor(taskMachine, { input: retrying, clock: new SimulatedClock() }).start();
         let status: string = 'pending';
         let context = actor.getSnapshot().context;
         for (const { event } of path.steps) {
@@ -64,7 +72,7 @@ describe('taskMachine', () => {
           expect(actor.getSnapshot().value).toBe(status);
           expect(comparable(actor.getSnapshot().context)).toEqual(comparable(context));
         }
-        expect(comparable(path.state.context)).toEqual(comparable(context));
+        expect(actor.getSnapshot().value).toBe(path.state.value);
       });
     },
   );
@@ -109,6 +117,68 @@ describe('taskMachine', () => {
       expect(scheduled).toEqual([]);
       expect(actor.getSnapshot().value).toBe('running');
       actor.stop();
+    });
+  });
+
+  describe('when an attempt fails with attempts left', () => {
+    it('waits the backoff in retrying, then runs the next attempt, keeping each attempt’s error', () => {
+      const clock = new SimulatedClock();
+      const starts: number[] = [];
+      const machine = taskMachine.provide({
+        actors: {
+          execute: fromCallback(({ input: { attempt }, sendBack }) => {
+            starts.push(attempt);
+            sendBack(attempt < 3 ? { type: 'error', error: new Error(`attempt ${attempt}`), at: 0 } : { type: 'done', output: 'ok', at: 0 });
+          }),
+        },
+      });
+      const actor = createActor(machine, {
+        input: input({ maxAttempts: 3, backoff: { type: 'exponential', delay: 100 } }),
+        clock,
+      }).start();
+      actor.send({ type: 'start', at: 0 });
+      expect(actor.getSnapshot().value).toBe('retrying');
+      expect(actor.getSnapshot().context.retryAt).toBe(100);
+      clock.increment(99);
+      expect(starts).toEqual([1]);
+      clock.increment(1);
+      expect(starts).toEqual([1, 2]);
+      clock.increment(199);
+      expect(starts).toEqual([1, 2]);
+      clock.increment(1);
+      const { value, context } = actor.getSnapshot();
+      expect(value).toBe('completed');
+      expect(starts).toEqual([1, 2, 3]);
+      expect(context.attempts.map((a) => a.error.message)).toEqual(['attempt 1', 'attempt 2']);
+      expect(context.attempt).toBe(3);
+    });
+
+    it('fails at once on NonRetryableError', () => {
+      const actor = createActor(taskMachine, { input: input({ maxAttempts: 5 }) }).start();
+      actor.send({ type: 'start', at: 0 });
+      actor.send({ type: 'error', error: new NonRetryableError('bad key'), at: 1 });
+      expect(actor.getSnapshot().value).toBe('failed');
+      expect(actor.getSnapshot().context.attempts).toHaveLength(1);
+    });
+
+    it('does not retry a timeout with retryOnTimeout false', () => {
+      const clock = new SimulatedClock();
+      const actor = createActor(taskMachine, { input: input({ maxAttempts: 3, timeout: 10, retryOnTimeout: false }), clock }).start();
+      actor.send({ type: 'start', at: 0 });
+      clock.increment(10);
+      expect(actor.getSnapshot().value).toBe('failed');
+      expect(actor.getSnapshot().context.error).toBeInstanceOf(TaskTimeoutError);
+    });
+
+    it('is cancelled from retrying, and the retry timer is dropped', () => {
+      const clock = new SimulatedClock();
+      const actor = createActor(taskMachine, { input: input({ maxAttempts: 2, backoff: { type: 'fixed', delay: 50 } }), clock }).start();
+      actor.send({ type: 'start', at: 0 });
+      actor.send({ type: 'error', error: new Error('x'), at: 5 });
+      actor.send({ type: 'cancel', at: 6 });
+      clock.increment(100);
+      expect(actor.getSnapshot().value).toBe('cancelled');
+      expect(actor.getSnapshot().context.attempt).toBe(1);
     });
   });
 

@@ -71,6 +71,7 @@ describe('BackgroundTask', () => {
         startedAt: '1970-01-01T00:00:00.000Z',
         completedAt: '1970-01-01T00:00:00.250Z',
         durationMs: 250,
+        attempt: 1,
         metadata: { user: 'ada' },
       });
       const timedOut = await runner.submit(sleepWork(1_000, 1), { timeout: 10 });
