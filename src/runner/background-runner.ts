@@ -199,7 +199,8 @@ export class BackgroundRunner {
   }
 
   /**
-   * Cancels every pending task, then every running one (so no pending task starts in between).
+   * Cancels every pending task, then every running or retrying one (so no pending task starts in
+   * between).
    * Resolves with how many were cancelled.
    */
   async cancelAll(reason?: string): Promise<number> {
@@ -548,8 +549,9 @@ export class BackgroundRunner {
 
   #cancelEverything(reason: string | undefined): number {
     let cancelled = 0;
+    // Pending first, so no slot freed by a cancel admits a task that is about to be cancelled.
     for (const task of this.pendingTasks) if (this.#cancel(task, reason)) cancelled += 1;
-    for (const task of [...this.#running]) if (this.#cancel(task, reason)) cancelled += 1;
+    for (const task of [...this.#tasks.values()]) if (!task.isCompleted && this.#cancel(task, reason)) cancelled += 1;
     return cancelled;
   }
 
