@@ -66,23 +66,7 @@ export class Execution {
   #start(attempt: number): void {
     const run: Run = { attempt, state: 'running', controller: undefined };
     this.#run = run;
-    const context: TaskContext = {
-      taskId: this.taskId,
-      // Created on first read: most work never looks at it, and an AbortController per task is a
-      // measurable share of a no-op task's cost.
-      get signal() {
-        return (run.controller ??= new AbortController()).signal;
-      },
-      reportProgress: (fraction, message) => {
-        if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) {
-          throw new RangeError(`Expected \`fraction\` to be a number from 0 to 1, got ${describe(fraction)}`);
-        }
-        if (message !== undefined && typeof message !== 'string') {
-          throw new TypeError(`Expected \`message\` to be a string, got ${describe(message)}`);
-        }
-        if (run.state === 'running' && this.#run === run) this.#listener?.({ type: 'progress', fraction, message });
-      },
-    };
+    const context = new RunContext(this, run);
     const fail = (error: unknown) => this.#settle(run, { type: 'error', error: toError(this.taskId, error), at: 0 });
     let returned: unknown;
     try {
@@ -99,6 +83,11 @@ export class Execution {
     }
   }
 
+  /** @internal Forwards a progress report of `run`, if it is still the current, running one. */
+  _progress(run: Run, fraction: number, message: string | undefined): void {
+    if (run.state === 'running' && this.#run === run) this.#listener?.({ type: 'progress', fraction, message });
+  }
+
   #settle(run: Run, event: Extract<TaskMachineEvent, { type: 'done' | 'error' }>): void {
     if (run.state !== 'running' || this.#run !== run) return;
     run.state = 'settled';
@@ -106,6 +95,43 @@ export class Execution {
     this.#listener = undefined;
     event.at = this.#now();
     listener?.(event);
+  }
+}
+
+/**
+ * The `context` one run of the work receives. A class (not an object literal with getters) keeps
+ * its creation cheap; `reportProgress` is bound on first read so it can be destructured.
+ */
+class RunContext implements TaskContext {
+  readonly #execution: Execution;
+  readonly #run: Run;
+  #report: TaskContext['reportProgress'] | undefined;
+
+  constructor(execution: Execution, run: Run) {
+    this.#execution = execution;
+    this.#run = run;
+  }
+
+  get taskId(): TaskId {
+    return this.#execution.taskId;
+  }
+
+  // Created on first read: most work never looks at it, and an AbortController per task is a
+  // measurable share of a no-op task's cost.
+  get signal(): AbortSignal {
+    return (this.#run.controller ??= new AbortController()).signal;
+  }
+
+  get reportProgress(): TaskContext['reportProgress'] {
+    return (this.#report ??= (fraction, message) => {
+      if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) {
+        throw new RangeError(`Expected \`fraction\` to be a number from 0 to 1, got ${describe(fraction)}`);
+      }
+      if (message !== undefined && typeof message !== 'string') {
+        throw new TypeError(`Expected \`message\` to be a string, got ${describe(message)}`);
+      }
+      this.#execution._progress(this.#run, fraction, message);
+    });
   }
 }
 

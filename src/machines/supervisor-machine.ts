@@ -95,6 +95,16 @@ const SWEEP_ID = 'supervisor.sweep';
 const TICK_ID = 'supervisor.tick';
 const DRAIN_ID = 'supervisor.drain';
 
+/** The first queued task not withdrawn, dropping withdrawn ones on the way. */
+function liveHead(queue: PriorityQueue<QueuedTask>, pending: Set<TaskId>): QueuedTask | undefined {
+  let head = queue.peek();
+  while (head !== undefined && !pending.has(head.taskId)) {
+    queue.shift();
+    head = queue.peek();
+  }
+  return head;
+}
+
 const later = (context: SupervisorContext, at: number) => Math.max(context.now, at);
 
 /**
@@ -157,38 +167,42 @@ export const supervisorMachine = setup({
           wakeAt = rateWindow.freesAt(now);
           break;
         }
-        // The best head among the groups whose own limit allows a start. Groups are few (one per
-        // provider, say), so this scan is O(groups); each queue operation is O(log n).
-        let best: { key: string; entry: QueuedTask } | undefined;
-        for (const [key, queue] of queues) {
-          let head = queue.peek();
-          while (head !== undefined && !pending.has(head.taskId)) {
-            queue.shift(); // withdrawn while queued
-            head = queue.peek();
-          }
-          if (head === undefined) {
-            if (key !== '') queues.delete(key);
-            continue;
-          }
-          if (key !== '' && groupRateLimit) {
-            const window = groupWindows.get(key);
+        // The best head among the queues allowed to start one: the ungrouped queue, and each group
+        // whose own limit allows it. Groups are few (one per provider, say), so this scan is
+        // O(groups); each queue operation is O(log n). Without groups it is one peek.
+        let best: QueuedTask | undefined;
+        let bestKey = '';
+        if (queues.size === 1) {
+          best = liveHead(queues.get('')!, pending);
+        } else {
+          for (const [key, queue] of queues) {
+            const head = liveHead(queue, pending);
+            if (head === undefined) {
+              if (key !== '') queues.delete(key);
+              continue;
+            }
+            const window = key === '' ? undefined : groupWindows.get(key);
             if (window && !window.allows(now)) {
               const frees = window.freesAt(now);
               wakeAt = wakeAt === undefined ? frees : Math.min(wakeAt, frees);
               continue;
             }
+            if (best === undefined || before(head, best)) {
+              best = head;
+              bestKey = key;
+            }
           }
-          if (!best || before(head, best.entry)) best = { key, entry: head };
         }
-        if (!best) break;
-        queues.get(best.key)!.shift();
-        pending.delete(best.entry.taskId);
+        const bestQueue = best === undefined ? undefined : queues.get(bestKey);
+        if (best === undefined || bestQueue === undefined) break;
+        bestQueue.shift();
+        pending.delete(best.taskId);
         running += 1;
-        admitted.push(best.entry.taskId);
+        admitted.push(best.taskId);
         rateWindow?.record(now);
-        if (best.key !== '' && groupRateLimit) {
-          let window = groupWindows.get(best.key);
-          if (!window) groupWindows.set(best.key, (window = new RateWindow(groupRateLimit)));
+        if (bestKey !== '' && groupRateLimit) {
+          let window = groupWindows.get(bestKey);
+          if (!window) groupWindows.set(bestKey, (window = new RateWindow(groupRateLimit)));
           window.record(now);
         }
       }

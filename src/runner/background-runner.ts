@@ -410,7 +410,7 @@ export class BackgroundRunner {
     this.#registry?.trigger.upsert({ summary: task._summary() });
     this.#active += 1;
     this.#pending += 1;
-    this.#emit('submitted', { task: task as BackgroundTask });
+    if (this.#listens('submitted')) this.#emit('submitted', { task: task as BackgroundTask });
     this.#tellSubmitted({ taskId, priority, group, seq: 0 });
     return task;
   }
@@ -464,7 +464,7 @@ export class BackgroundRunner {
     if (status === 'running') {
       this.#running.add(task);
       // Announce the start before calling the work, so a sync progress report follows 'started'.
-      this.#emit('started', { task, attempt: context.attempt });
+      if (this.#listens('started')) this.#emit('started', { task, attempt: context.attempt });
       if (!task._actor && task._status === 'running') {
         // The actor-less equivalent of the machine's `running` state: invoke the work, arm the timeout.
         execution.attach((event) => this.#dispatch(task, event), context.attempt);
@@ -487,9 +487,11 @@ export class BackgroundRunner {
     if (!isFinalStatus(status)) return;
     task._settleWaiters();
     if (task._onComplete) this.#call('onComplete', task, () => task._onComplete!(task));
-    if (status === 'completed') this.#emit('completed', { task });
-    else if (status === 'failed') this.#emit('failed', { task, error: context.error! });
-    else this.#emit('cancelled', { task });
+    if (this.#listens(status)) {
+      if (status === 'completed') this.#emit('completed', { task });
+      else if (status === 'failed') this.#emit('failed', { task, error: context.error! });
+      else this.#emit('cancelled', { task });
+    }
     if (previous === 'pending') this.#tell('withdrawn', task.id);
     else this.#tell('settled', task.id);
     this.#active -= 1;
@@ -595,6 +597,11 @@ export class BackgroundRunner {
     });
     actor.start();
     return actor;
+  }
+
+  /** Whether `event` has listeners: lets hot paths skip building a payload nobody reads. */
+  #listens(event: RunnerEventName): boolean {
+    return this.#emitter.listenerCount(event) > 0;
   }
 
   #emit<E extends RunnerEventName>(event: E, payload: Parameters<RunnerEvents[E]>[0]): void {
