@@ -1,0 +1,21 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+describe('the demo (npm start)', () => {
+  it('runs every task to its final state and exits by itself', async () => {
+    // Piped output: the demo prints one line per state change instead of redrawing.
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/demo.ts'], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1' },
+      timeout: 30_000,
+    });
+    expect(stdout).toMatch(/Summary: 5 completed, 2 failed, 1 cancelled in [\d.]+s with at most 3 at a time/);
+    expect(stdout).toMatch(/scrape \(times out\)\s+TaskTimeoutError: timed out after 1800 ms/);
+    expect(stdout).toMatch(/flaky api \(retries\)\s+answer to weather in Oslo \(attempt 2\)/);
+    expect(stdout).toMatch(/report \(cancelled\)\s+TaskCancelledError: cancelled: the user changed their mind/);
+  }, 40_000);
+});
