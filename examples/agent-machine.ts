@@ -94,7 +94,7 @@ export const agentMachine = setup({
       },
       initial: 'dispatching',
       states: {
-        // A child state's entry runs after the parent's invoke has started the runner.
+        // xstate delivers sendTo after it has started the invoked runner, so any entry may submit.
         dispatching: {
           entry: enqueueActions(({ context, enqueue }) => {
             enqueue({ type: 'note', params: { line: `  fanning out ${context.topics.length} research tasks, 2 at a time` } });

@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import type { AnyActorRef, InspectionEvent } from 'xstate';
-import { BackgroundRunner } from '../../src/index.js';
-import type { BackgroundTask, TaskContext } from '../../src/index.js';
+import { createActor, sendTo, setup, waitFor } from 'xstate';
+import type { ActorRefFrom, AnyActorRef, InspectionEvent } from 'xstate';
+import { BackgroundRunner, backgroundRunnerLogic } from '../../src/index.js';
+import type { BackgroundTask, RunnerLogicEmitted, TaskContext } from '../../src/index.js';
 
 describe('the inspect option', () => {
   it('shows the supervisor and every task actor, parented by the supervisor, with their transitions', async () => {
@@ -33,6 +34,34 @@ describe('the inspect option', () => {
       .filter((e): e is Extract<InspectionEvent, { type: '@xstate.event' }> => e.type === '@xstate.event' && (e.actorRef as AnyActorRef).id === 'supervisor')
       .map((e) => e.event.type);
     expect(received).toContain('sync');
+  });
+});
+
+describe('the inspect option of backgroundRunnerLogic', () => {
+  it('shows the tasks of a runner invoked by a machine, under that runner\'s supervisor', async () => {
+    const events: InspectionEvent[] = [];
+    const inspect = (event: InspectionEvent) => events.push(event);
+    const machine = setup({ types: { events: {} as RunnerLogicEmitted }, actors: { runner: backgroundRunnerLogic } }).createMachine({
+      invoke: { id: 'runner', src: 'runner', input: { inspect } },
+      entry: sendTo('runner', { type: 'task.submit', fn: () => 'done', name: 'inside' }),
+    });
+    const agent = createActor(machine, { inspect }).start();
+    const runnerActor = agent.getSnapshot().children.runner as ActorRefFrom<typeof backgroundRunnerLogic>;
+    await waitFor(runnerActor, (s) => s.context.counts.completed === 1);
+
+    const runner = runnerActor.getSnapshot().context.runner;
+    const [task] = runner.tasks;
+    const registered = events.filter((e) => e.type === '@xstate.actor').map((e) => e.actorRef as AnyActorRef);
+    expect(registered).toContain(agent);
+    expect(registered).toContain(runnerActor);
+    expect(registered).toContain(runner.supervisor);
+    expect(registered).toContain(task!.actor);
+    expect((task!.actor as unknown as { _parent: unknown })._parent).toBe(runner.supervisor);
+    const received = events
+      .filter((e): e is Extract<InspectionEvent, { type: '@xstate.event' }> => e.type === '@xstate.event' && e.actorRef === agent)
+      .map((e) => [e.event.type, e.sourceRef === runnerActor]);
+    expect(received).toEqual(expect.arrayContaining([['task.completed', true]]));
+    agent.stop();
   });
 });
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
-import { assign, createActor, sendTo, setup, waitFor } from 'xstate';
+import { assign, createActor, sendTo, setup, spawnChild, stopChild, waitFor } from 'xstate';
 import type { ActorRefFrom } from 'xstate';
 import { backgroundRunnerLogic, TaskCancelledError } from '../../src/index.js';
 import type { RunnerLogicEmitted, RunnerLogicEvent, RunnerLogicInput, RunnerLogicSnapshot, TaskContext } from '../../src/index.js';
@@ -112,6 +112,68 @@ describe('backgroundRunnerLogic', () => {
       expect(types().filter((t) => t === 'task.started')).toHaveLength(2);
       gates[0]!.resolve('done');
       await waitFor(actor, (s) => s.context.received.filter((e) => e.type === 'task.started').length === 3);
+      actor.stop();
+    });
+  });
+
+  describe('when a task fails and has retries left', () => {
+    it('sends task.retrying with the error and the delay, then the final event', async () => {
+      vi.useFakeTimers();
+      let calls = 0;
+      const { actor, send, received } = start();
+      send({
+        type: 'task.submit',
+        fn: async () => {
+          calls += 1;
+          if (calls === 1) throw new Error('flaky');
+          return 'second time';
+        },
+        retries: 1,
+        backoff: 500,
+        requestId: 'r',
+      });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(received().at(-1)).toMatchObject({ type: 'task.retrying', attempt: 1, delayMs: 500, requestId: 'r', error: { message: 'flaky' } });
+      await vi.advanceTimersByTimeAsync(500);
+      expect(received().map((e) => e.type)).toEqual(['task.submitted', 'task.started', 'task.retrying', 'task.started', 'task.completed']);
+      expect(received().at(-1)).toMatchObject({ result: 'second time', requestId: 'r' });
+      actor.stop();
+    });
+  });
+
+  describe('when a machine spawns it', () => {
+    it('runs tasks for the spawner and stops the runner on stopChild', async () => {
+      vi.useFakeTimers();
+      const signals: AbortSignal[] = [];
+      const machine = setup({
+        types: { context: {} as { received: string[] }, events: {} as RunnerLogicEmitted | { type: 'go' } | { type: 'kill' } },
+        actors: { runner: backgroundRunnerLogic },
+      }).createMachine({
+        context: { received: [] },
+        entry: spawnChild('runner', { id: 'pool', input: { maxConcurrentTasks: 1 } }),
+        on: {
+          go: {
+            actions: sendTo('pool', {
+              type: 'task.submit',
+              fn: (context: TaskContext) => {
+                signals.push(context.signal);
+                return sleepWork(1_000, 'x')(context);
+              },
+            }),
+          },
+          kill: { actions: stopChild('pool') },
+          'task.*': { actions: assign({ received: ({ context, event }) => [...context.received, event.type] }) },
+        },
+      });
+      const actor = createActor(machine).start();
+      actor.send({ type: 'go' });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(actor.getSnapshot().context.received).toEqual(['task.submitted', 'task.started']);
+      actor.send({ type: 'kill' });
+      expect(signals[0]!.aborted).toBe(true);
+      expect(actor.getSnapshot().children.pool).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(actor.getSnapshot().context.received).toEqual(['task.submitted', 'task.started']);
       actor.stop();
     });
   });
