@@ -53,4 +53,12 @@ export type {
   RunnerLogicSubmitOptions,
   RunnerLogicWork,
   RunnerSubmitEvent,
+  TaskCancelledEvent,
+  TaskCompletedEvent,
+  TaskFailedEvent,
+  TaskProgressEvent,
+  TaskRejectedEvent,
+  TaskRetryingEvent,
+  TaskStartedEvent,
+  TaskSubmittedEvent,
 } from './runner/runner-logic.js';
