@@ -1,12 +1,13 @@
 import type { ActorLogic, ActorScope, ActorSystem, AnyActorRef, EventObject, Snapshot } from 'xstate';
-import { describe } from '../errors.js';
+import { describe, RunnerError } from '../errors.js';
+import { isFinalStatus } from '../types.js';
 import type { TaskId } from '../types.js';
 import { BackgroundRunner } from './background-runner.js';
 import type { BackgroundTask } from './background-task.js';
 import { invalid } from './config.js';
 import type { BackgroundConfig, SubmitOptions } from './config.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
-import type { TaskRegistryContext } from './registry.js';
+import type { TaskRegistryContext, TaskSummary } from './registry.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyActorSystem = ActorSystem<any>;
@@ -169,10 +170,13 @@ interface Instance {
   submitting: { requestId: string | undefined } | undefined;
   stopped: boolean;
   cleanups: (() => void)[];
+  /** Unfinished tasks of a restored snapshot, reported as failed on start. */
+  lost: PersistedRunnerSnapshot['tasks'];
 }
 
 // One runner per actor, like xstate's own callback logic keeps its per-actor state.
 const instances = new WeakMap<AnyActorRef, Instance>();
+const byRunner = new WeakMap<BackgroundRunner, Instance>();
 
 /**
  * Actor logic that runs a {@link BackgroundRunner} inside an XState system, so an agent machine can
@@ -191,6 +195,10 @@ const instances = new WeakMap<AnyActorRef, Instance>();
  * signal aborts) and no more events are sent. Bad input (an option, `handlers`) puts the actor in
  * `error` at creation, which reaches the parent as `xstate.error.actor.<id>` (`onError`).
  *
+ * A persisted snapshot holds the options and task summaries. Restored, it makes a new runner and,
+ * on start, sends `task.failed` (a `RunnerError` saying the task was lost) for every task that had
+ * not finished: that work lived in memory.
+ *
  * @example
  * ```ts
  * const agent = setup({
@@ -206,19 +214,19 @@ const instances = new WeakMap<AnyActorRef, Instance>();
 export const backgroundRunnerLogic: RunnerLogic = {
   config: 'tasklane.backgroundRunner',
   getInitialSnapshot(scope, input) {
-    const { handlers = {}, ...options } = input ?? {};
-    if (handlers === null || typeof handlers !== 'object') invalid('handlers', 'an object of functions', handlers);
-    for (const [name, fn] of Object.entries(handlers)) {
-      if (typeof fn !== 'function') invalid(`handlers.${name}`, 'a function', fn);
-    }
-    // Throws TypeError/RangeError for a bad option: xstate turns that into an `error` snapshot.
-    const runner = new BackgroundRunner(options);
-    instances.set(scope.self, { runner, handlers, requests: new Map(), submitting: undefined, stopped: false, cleanups: [] });
-    return { status: 'active', output: undefined, error: undefined, context: contextOf(runner) };
+    return create(scope, input);
   },
   start(_snapshot, scope) {
     const instance = instances.get(scope.self);
-    if (instance) listen(instance, scope);
+    if (!instance) return;
+    listen(instance, scope);
+    for (const task of instance.lost) {
+      const error = new RunnerError(
+        `Task "${task.id}" (${task.name}) was lost: the machine was restored from a persisted snapshot, and the task's work lived in the memory of the runner that persisted it. Submit it again.`,
+      );
+      post(instance, scope, { type: 'task.failed', taskId: task.id, name: task.name, requestId: task.requestId, error });
+    }
+    instance.lost = [];
   },
   transition(snapshot, event, scope) {
     const instance = instances.get(scope.self);
@@ -261,17 +269,61 @@ export const backgroundRunnerLogic: RunnerLogic = {
     }
   },
   getPersistedSnapshot(snapshot) {
-    // Tasks live in memory: persist only what they were, as plain data.
-    const { tasks, counts, version } = snapshot.context;
-    return { status: snapshot.status, output: undefined, error: undefined, tasks: [...tasks.values()], counts, version } as Snapshot<unknown>;
+    // Plain data only: the runner's options, and each task as it was (with its request).
+    const { runner, tasks } = snapshot.context;
+    const instance = byRunner.get(runner);
+    const { maxQueueSize, ...options } = runner.config;
+    const persisted: PersistedRunnerSnapshot = {
+      status: snapshot.status,
+      output: undefined,
+      error: undefined,
+      options: Number.isFinite(maxQueueSize) ? { ...options, maxQueueSize } : options,
+      // Functions survive an in-memory round trip and vanish in JSON; named submits then say so (task.rejected).
+      handlers: instance?.handlers ?? {},
+      tasks: [...tasks.values()].map((summary) => ({ ...summary, requestId: instance?.requests.get(summary.id) })),
+    };
+    return persisted as unknown as Snapshot<unknown>;
   },
-  restoreSnapshot() {
-    // Functions and running work cannot be revived from JSON; say so instead of pretending.
-    throw new TypeError(
-      'backgroundRunnerLogic cannot be restored from a persisted snapshot: its tasks lived in memory. Start the machine without that snapshot (or without this child) to get a new runner.',
-    );
+  restoreSnapshot(persisted, scope) {
+    // The work itself lived in memory and is gone. Start a new runner with the same options, and
+    // tell the parent (on start) that each unfinished task failed, so no machine waits for it forever.
+    const { options = {}, handlers = {}, tasks = [] } = persisted as unknown as Partial<PersistedRunnerSnapshot>;
+    const lost = tasks.filter((task) => !isFinalStatus(task.status));
+    return create(scope, { ...options, handlers: pickFunctions(handlers) }, lost);
   },
 };
+
+/** What `getPersistedSnapshot` returns: JSON-safe except `handlers`. */
+interface PersistedRunnerSnapshot {
+  status: RunnerLogicSnapshot['status'];
+  output: undefined;
+  error: undefined;
+  options: BackgroundConfig;
+  handlers: Readonly<Record<string, RunnerLogicWork>>;
+  tasks: (TaskSummary & { requestId: string | undefined })[];
+}
+
+function create(scope: Scope, input: RunnerLogicInput | undefined, lost: PersistedRunnerSnapshot['tasks'] = []): RunnerLogicSnapshot {
+  const { handlers = {}, ...options } = input ?? {};
+  if (handlers === null || typeof handlers !== 'object') invalid('handlers', 'an object of functions', handlers);
+  for (const [name, fn] of Object.entries(handlers)) {
+    if (typeof fn !== 'function') invalid(`handlers.${name}`, 'a function', fn);
+  }
+  // Throws TypeError/RangeError for a bad option: xstate turns that into an `error` snapshot.
+  const runner = new BackgroundRunner(options);
+  const instance: Instance = { runner, handlers, requests: new Map(), submitting: undefined, stopped: false, cleanups: [], lost };
+  instances.set(scope.self, instance);
+  byRunner.set(runner, instance);
+  return { status: 'active', output: undefined, error: undefined, context: contextOf(runner) };
+}
+
+function pickFunctions(handlers: unknown): Record<string, RunnerLogicWork> {
+  const picked: Record<string, RunnerLogicWork> = {};
+  if (handlers && typeof handlers === 'object') {
+    for (const [name, fn] of Object.entries(handlers)) if (typeof fn === 'function') picked[name] = fn as RunnerLogicWork;
+  }
+  return picked;
+}
 
 function contextOf(runner: BackgroundRunner): RunnerLogicContext {
   const { tasks, counts, version } = runner.registry.getSnapshot().context;

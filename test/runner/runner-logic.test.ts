@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { assign, createActor, sendTo, setup, spawnChild, stopChild, waitFor } from 'xstate';
-import type { ActorRefFrom } from 'xstate';
-import { backgroundRunnerLogic, TaskCancelledError } from '../../src/index.js';
+import type { ActorRefFrom, Snapshot } from 'xstate';
+import { backgroundRunnerLogic, RunnerError, TaskCancelledError } from '../../src/index.js';
 import type { RunnerLogicEmitted, RunnerLogicEvent, RunnerLogicInput, RunnerLogicSnapshot, TaskContext } from '../../src/index.js';
 import { deferred, flushMicrotasks, sleepWork } from '../helpers/tasks.js';
 
@@ -349,13 +349,52 @@ describe('backgroundRunnerLogic', () => {
       expect(runner.getSnapshot().status).toBe('stopped');
       expect(runner.getSnapshot().context.runner.isStopped).toBe(true);
     });
+  });
 
-    it('refuses to be restored from a persisted snapshot, as an error snapshot', () => {
-      const persisted = createActor(backgroundRunnerLogic).getPersistedSnapshot();
-      expect(persisted).toMatchObject({ status: 'active', tasks: [] });
-      const restored = createActor(backgroundRunnerLogic, { snapshot: persisted });
-      expect(restored.getSnapshot().status).toBe('error');
-      expect(String(restored.getSnapshot().error)).toMatch(/cannot be restored from a persisted snapshot/);
+  describe('when a machine is restored from a persisted snapshot', () => {
+    it('starts a new runner with the same options and reports each unfinished task as task.failed', async () => {
+      vi.useFakeTimers();
+      const research = async (topic: string, context: TaskContext) => sleepWork(1_000, `notes on ${topic}`)(context);
+      const first = start({ maxConcurrentTasks: 1, handlers: { research } });
+      first.send({ type: 'task.submit', handler: 'research', args: ['a'], requestId: 'a' });
+      first.send({ type: 'task.submit', handler: 'research', args: ['b'], requestId: 'b' });
+      await vi.advanceTimersByTimeAsync(0);
+      const persisted = first.actor.getPersistedSnapshot();
+      const lostIds = first.received().filter((e) => e.type === 'task.submitted').map((e) => (e as { taskId: string }).taskId);
+      first.actor.stop();
+
+      const restored = createActor(parentMachine({}), { snapshot: persisted }).start();
+      await vi.advanceTimersByTimeAsync(0);
+      const failed = restored.getSnapshot().context.received.filter((e) => e.type === 'task.failed');
+      expect(failed.map((e) => [e.requestId, e.taskId])).toEqual([
+        ['a', lostIds[0]],
+        ['b', lostIds[1]],
+      ]);
+      expect((failed[0] as { error: Error }).error).toBeInstanceOf(RunnerError);
+      expect((failed[0] as { error: Error }).error.message).toMatch(/was lost: the machine was restored from a persisted snapshot/);
+
+      // In memory, the handlers survive: the restored runner runs named submits, one at a time as before.
+      const runnerActor = restored.getSnapshot().children.runner as ActorRefFrom<typeof backgroundRunnerLogic>;
+      expect(runnerActor.getSnapshot().context.runner.config.maxConcurrentTasks).toBe(1);
+      restored.send({ type: 'forward', event: { type: 'task.submit', handler: 'research', args: ['c'], requestId: 'c' } });
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(restored.getSnapshot().context.received.at(-1)).toMatchObject({ type: 'task.completed', requestId: 'c', result: 'notes on c' });
+      restored.stop();
+    });
+
+    it('survives a JSON round trip: options come back, named submits are refused until handlers are given', async () => {
+      const first = start({ maxConcurrentTasks: 3, cleanupDelay: 1_000, handlers: { research: async () => 'r' } });
+      const json = JSON.parse(JSON.stringify(first.actor.getPersistedSnapshot())) as Snapshot<unknown>;
+      first.actor.stop();
+      const restored = createActor(parentMachine({}), { snapshot: json }).start();
+      const runner = (restored.getSnapshot().children.runner as ActorRefFrom<typeof backgroundRunnerLogic>).getSnapshot().context.runner;
+      expect(runner.config).toMatchObject({ maxConcurrentTasks: 3, cleanupDelay: 1_000 });
+
+      restored.send({ type: 'forward', event: { type: 'task.submit', handler: 'research', requestId: 'x' } });
+      await waitFor(restored, (s) => s.context.received.length > 0);
+      expect(restored.getSnapshot().context.received[0]).toMatchObject({ type: 'task.rejected', requestId: 'x' });
+      expect((restored.getSnapshot().context.received[0] as { error: Error }).error.message).toMatch(/none: pass `handlers` in its input/);
+      restored.stop();
     });
   });
 
