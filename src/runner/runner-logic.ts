@@ -405,7 +405,7 @@ function submit(instance: Instance, event: RunnerSubmitEvent, scope: Scope): voi
       reject(new TypeError('Expected one of `fn` or `handler` in a task.submit event, got both'));
       return;
     }
-    // TODO(lead, at merge): route named submits through `runner.define(name, fn)` / `runner.submit(name, …)`
+    // TODO(#4): route named submits through `runner.define(name, fn)` / `runner.submit(name, …)`
     // once BackgroundRunner has them; until then names resolve from this actor's `handlers` input.
     if (typeof handler !== 'string' || !Object.hasOwn(instance.handlers, handler)) {
       const known = Object.keys(instance.handlers);
