@@ -41,3 +41,24 @@ export {
 } from './errors.js';
 export { TaskStatus } from './types.js';
 export type { FinalTaskStatus, TaskContext, TaskFunction, TaskId } from './types.js';
+export { backgroundRunnerLogic } from './runner/runner-logic.js';
+export type {
+  RunnerCancelEvent,
+  RunnerLogic,
+  RunnerLogicContext,
+  RunnerLogicEmitted,
+  RunnerLogicEvent,
+  RunnerLogicInput,
+  RunnerLogicSnapshot,
+  RunnerLogicSubmitOptions,
+  RunnerLogicWork,
+  RunnerSubmitEvent,
+  TaskCancelledEvent,
+  TaskCompletedEvent,
+  TaskFailedEvent,
+  TaskProgressEvent,
+  TaskRejectedEvent,
+  TaskRetryingEvent,
+  TaskStartedEvent,
+  TaskSubmittedEvent,
+} from './runner/runner-logic.js';

@@ -1,6 +1,12 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createWebSocketInspector } from '@statelyai/inspect';
 import { describe, expect, it } from 'vitest';
-import type { AnyActorRef, InspectionEvent } from 'xstate';
-import { BackgroundRunner } from '../../src/index.js';
+import { WebSocketServer } from 'ws';
+import { createActor, sendTo, setup, waitFor } from 'xstate';
+import type { ActorRefFrom, AnyActorRef, InspectionEvent } from 'xstate';
+import { BackgroundRunner, backgroundRunnerLogic } from '../../src/index.js';
+import type { BackgroundTask, RunnerLogicEmitted, TaskContext } from '../../src/index.js';
 
 describe('the inspect option', () => {
   it('shows the supervisor and every task actor, parented by the supervisor, with their transitions', async () => {
@@ -28,5 +34,111 @@ describe('the inspect option', () => {
       .filter((e): e is Extract<InspectionEvent, { type: '@xstate.event' }> => e.type === '@xstate.event' && (e.actorRef as AnyActorRef).id === 'supervisor')
       .map((e) => e.event.type);
     expect(received).toContain('sync');
+  });
+});
+
+describe('the inspect option of backgroundRunnerLogic', () => {
+  it('shows the tasks of a runner invoked by a machine, under that runner\'s supervisor', async () => {
+    const events: InspectionEvent[] = [];
+    const inspect = (event: InspectionEvent) => events.push(event);
+    const machine = setup({ types: { events: {} as RunnerLogicEmitted }, actors: { runner: backgroundRunnerLogic } }).createMachine({
+      invoke: { id: 'runner', src: 'runner', input: { inspect } },
+      entry: sendTo('runner', { type: 'task.submit', fn: () => 'done', name: 'inside' }),
+    });
+    const agent = createActor(machine, { inspect }).start();
+    const runnerActor = agent.getSnapshot().children.runner as ActorRefFrom<typeof backgroundRunnerLogic>;
+    await waitFor(runnerActor, (s) => s.context.counts.completed === 1);
+
+    const runner = runnerActor.getSnapshot().context.runner;
+    const [task] = runner.tasks;
+    const registered = events.filter((e) => e.type === '@xstate.actor').map((e) => e.actorRef as AnyActorRef);
+    expect(registered).toContain(agent);
+    expect(registered).toContain(runnerActor);
+    expect(registered).toContain(runner.supervisor);
+    expect(registered).toContain(task!.actor);
+    expect((task!.actor as unknown as { _parent: unknown })._parent).toBe(runner.supervisor);
+    const received = events
+      .filter((e): e is Extract<InspectionEvent, { type: '@xstate.event' }> => e.type === '@xstate.event' && e.actorRef === agent)
+      .map((e) => [e.event.type, e.sourceRef === runnerActor]);
+    expect(received).toEqual(expect.arrayContaining([['task.completed', true]]));
+    agent.stop();
+  });
+});
+
+describe('the inspect option with @statelyai/inspect over a WebSocket', () => {
+  interface Message {
+    type: string;
+    name?: string;
+    sessionId: string;
+    parentId?: string;
+    rootId?: string;
+    event?: { type: string };
+    snapshot?: { value?: unknown; status?: string; context?: { name?: string } };
+  }
+
+  /** A local stand-in for the inspector endpoint: records every message the inspector sends. */
+  async function startEndpoint() {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await once(server, 'listening');
+    const messages: Message[] = [];
+    let onMessage = (): void => {};
+    server.on('connection', (socket) => {
+      socket.on('message', (data) => {
+        messages.push(JSON.parse(String(data)) as Message);
+        onMessage();
+      });
+    });
+    /** Resolves once `predicate(messages)` holds: waits on arriving messages, never on a fixed sleep. */
+    const until = (predicate: (all: Message[]) => boolean) =>
+      new Promise<void>((resolve) => {
+        onMessage = () => {
+          if (predicate(messages)) resolve();
+        };
+        onMessage();
+      });
+    const { port } = server.address() as AddressInfo;
+    const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+    return { url: `ws://127.0.0.1:${port}`, messages, until, close };
+  }
+
+  it('sends the supervisor, every task actor with the supervisor as parent, and each task transition', async () => {
+    const endpoint = await startEndpoint();
+    const inspector = createWebSocketInspector({ url: endpoint.url });
+    const runner = new BackgroundRunner({ maxConcurrentTasks: 2, inspect: inspector.inspect });
+    try {
+      const tasks = [
+        await runner.submit(async () => 'a', { name: 'alpha' }),
+        await runner.submit(async () => Promise.reject(new Error('b')), { name: 'beta' }),
+        await runner.submit(async ({ reportProgress }: TaskContext) => (reportProgress(0.5, 'half'), 'c'), { name: 'gamma' }),
+      ];
+      await runner.waitAll();
+      const finalValue = (task: BackgroundTask) => (m: Message) => m.type === '@xstate.snapshot' && m.snapshot?.value === task.status;
+      const sessionOf = (task: BackgroundTask) => task.actor.sessionId;
+      await endpoint.until((all) => tasks.every((task) => all.some((m) => m.sessionId === sessionOf(task) && finalValue(task)(m))));
+
+      const actors = endpoint.messages.filter((m) => m.type === '@xstate.actor');
+      const supervisor = actors.find((m) => m.name === 'supervisor');
+      expect(supervisor?.sessionId).toBe(runner.supervisor.sessionId);
+      expect(supervisor?.parentId).toBeUndefined();
+      for (const task of tasks) {
+        const registration = actors.find((m) => m.sessionId === sessionOf(task));
+        expect(registration).toMatchObject({ name: task.id, parentId: runner.supervisor.sessionId, rootId: runner.supervisor.sessionId });
+      }
+      const values = (task: BackgroundTask) =>
+        endpoint.messages.filter((m) => m.type === '@xstate.snapshot' && m.sessionId === sessionOf(task)).map((m) => m.snapshot?.value);
+      expect(values(tasks[0]!)).toEqual(['pending', 'running', 'completed']);
+      expect(values(tasks[1]!)).toEqual(['pending', 'running', 'failed']);
+      // A progress report is a snapshot in the same state, with the new progress in its context.
+      expect(values(tasks[2]!)).toEqual(['pending', 'running', 'running', 'completed']);
+      const events = (task: BackgroundTask) =>
+        endpoint.messages.filter((m) => m.type === '@xstate.event' && m.sessionId === sessionOf(task)).map((m) => m.event?.type);
+      expect(events(tasks[0]!)).toEqual(['xstate.init', 'start', 'done']);
+      expect(events(tasks[1]!)).toEqual(['xstate.init', 'start', 'error']);
+      expect(endpoint.messages.some((m) => m.type === '@xstate.event' && m.sessionId === runner.supervisor.sessionId && m.event?.type === 'sync')).toBe(true);
+    } finally {
+      await runner.stop();
+      inspector.stop();
+      await endpoint.close();
+    }
   });
 });
