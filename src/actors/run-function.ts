@@ -2,6 +2,7 @@ import { fromCallback } from 'xstate';
 import { describe, TaskCancelledError, toError } from '../errors.js';
 import type { ExecuteInput, TaskMachineEvent } from '../machines/task-machine.js';
 import type { Now, TaskContext, TaskId } from '../types.js';
+import { STREAM_RETURNS_RESULT } from './stream-work.js';
 
 /** Receives what the running work reports: `progress`, then one `done` or `error`. */
 export type WorkListener = (event: TaskMachineEvent) => void;
@@ -20,13 +21,6 @@ interface Run {
   /** The iterator of work that streams, so an abort can end it with `return()`. */
   iterator: AsyncIterator<unknown> | undefined;
 }
-
-/**
- * @internal
- * A property that stream work (the SDK adapters) sets to `true` to say: my result is what my
- * generator returns, so do not keep the items (unless the submit has a `collect`).
- */
-export const STREAM_RETURNS_RESULT: unique symbol = Symbol.for('tasklane.streamReturnsResult');
 
 /**
  * One task's work: the user's function, its arguments and its current run.
@@ -125,7 +119,7 @@ export class Execution {
       }
       run.iterator = iterator;
       const collect = this.#collect;
-      const keepsItems = collect !== undefined || (this.fn as { [STREAM_RETURNS_RESULT]?: boolean })[STREAM_RETURNS_RESULT] !== true;
+      const keepsItems = collect !== undefined || (iterable as { [STREAM_RETURNS_RESULT]?: boolean })[STREAM_RETURNS_RESULT] !== true;
       const items: unknown[] = [];
       for (;;) {
         const step = await iterator.next();
