@@ -49,7 +49,7 @@ describe('work that streams (returns an AsyncIterable)', () => {
       const runner = new BackgroundRunner();
       const chunks: string[] = [];
       const events: { chunk?: unknown; progress: number }[] = [];
-      runner.on('progress', ({ chunk, progress }) => events.push('chunk' in { chunk } ? { chunk, progress } : { progress }));
+      runner.on('progress', (event) => events.push('chunk' in event ? { chunk: event.chunk, progress: event.progress } : { progress: event.progress }));
       const task = await runner.submit(wordStream(['a', 'b', 'c']), { onChunk: (chunk) => chunks.push(chunk) });
       await vi.advanceTimersByTimeAsync(100);
       expect(chunks).toEqual(['a']);
@@ -75,6 +75,8 @@ describe('work that streams (returns an AsyncIterable)', () => {
         if (summary?.status === 'running') seen.push(summary.chunks);
       });
       const onProgress = vi.fn();
+      const events: object[] = [];
+      runner.on('progress', ({ task: _task, ...event }) => events.push(event));
       const task = await runner.submit(
         async function* (context: TaskContext) {
           context.reportProgress(0.25, 'warming up');
@@ -87,6 +89,12 @@ describe('work that streams (returns an AsyncIterable)', () => {
       expect(onProgress).toHaveBeenCalledTimes(1);
       expect(onProgress).toHaveBeenCalledWith(0.25, 'warming up', task);
       expect(seen).toEqual([0, 0, 1, 2]);
+      expect(events).toEqual([
+        { progress: 0.25, message: 'warming up' },
+        { progress: 0.25, message: 'warming up', chunk: 1 },
+        { progress: 0.25, message: 'warming up', chunk: 2 },
+      ]);
+      expect(task.message).toBe('warming up');
     });
 
     it('completes with what the generator returns, when it returns something', async () => {
