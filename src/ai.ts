@@ -9,7 +9,7 @@
  */
 import { generateText, streamText } from 'ai';
 import type { FinishReason, LanguageModelUsage } from 'ai';
-import { markReturnsResult } from './actors/stream-work.js';
+import { eitherSignal, markReturnsResult } from './actors/stream-work.js';
 import type { AgentLike } from './actors/run-agent.js';
 import type { TaskContext } from './types.js';
 
@@ -39,9 +39,7 @@ export interface AiTextChunk {
 }
 
 /** The task's signal combined with one the caller passed, so either aborts the request. */
-function combine(signal: AbortSignal, own: AbortSignal | undefined): AbortSignal {
-  return own ? AbortSignal.any([signal, own]) : signal;
-}
+const combine = eitherSignal;
 
 /**
  * Task work that calls `generateText(options)` with the task's signal as `abortSignal`.

@@ -7,7 +7,7 @@
  */
 import type { RunnableConfig } from '@langchain/core/runnables';
 import { concat } from '@langchain/core/utils/stream';
-import { markReturnsResult } from './actors/stream-work.js';
+import { eitherSignal, markReturnsResult } from './actors/stream-work.js';
 import type { AgentLike } from './actors/run-agent.js';
 import type { TaskContext } from './types.js';
 
@@ -24,7 +24,7 @@ export interface StreamableRunnable<TInput, TChunk> {
 
 /** The task's signal combined with one in the caller's config, so either aborts the call. */
 function withSignal(config: Partial<RunnableConfig> | undefined, signal: AbortSignal): Partial<RunnableConfig> {
-  return { ...config, signal: config?.signal ? AbortSignal.any([signal, config.signal]) : signal };
+  return { ...config, signal: eitherSignal(signal, config?.signal) };
 }
 
 /**

@@ -71,3 +71,20 @@ export async function* pushStream<TItem, TResult>(
     signal.removeEventListener('abort', notify);
   }
 }
+
+/**
+ * @internal
+ * A signal that aborts when `signal` or `other` does (with its reason): `AbortSignal.any` where
+ * Node has it (20.3+), a listener otherwise.
+ */
+export function eitherSignal(signal: AbortSignal, other: AbortSignal | undefined): AbortSignal {
+  if (!other || other === signal) return signal;
+  if (typeof AbortSignal.any === 'function') return AbortSignal.any([signal, other]);
+  const controller = new AbortController();
+  const abort = (source: AbortSignal) => () => controller.abort(source.reason);
+  for (const source of [signal, other]) {
+    if (source.aborted) controller.abort(source.reason);
+    else source.addEventListener('abort', abort(source), { once: true });
+  }
+  return controller.signal;
+}
