@@ -305,6 +305,22 @@ describe('work that streams (returns an AsyncIterable)', () => {
     });
   });
 
+  it('streams an agent whose method returns an async generator, through submitAgent', async () => {
+    const runner = new BackgroundRunner();
+    const agent = {
+      name: 'echo',
+      async *run(prompt: string) {
+        for (const word of prompt.split(' ')) yield word;
+        return prompt.toUpperCase();
+      },
+    };
+    const chunks: unknown[] = [];
+    const task = await runner.submitAgent(agent, 'hello agent', { onChunk: (chunk) => chunks.push(chunk) });
+    await expect(task.wait()).resolves.toBe('HELLO AGENT');
+    expect(chunks).toEqual(['hello', 'agent']);
+    expect(task.name).toBe('echo.run');
+  });
+
   it('reports a throwing onChunk on the error event and keeps streaming', async () => {
     const runner = new BackgroundRunner();
     const errors: string[] = [];
