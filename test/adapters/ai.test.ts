@@ -172,7 +172,7 @@ describe('tasklane/ai', () => {
       it('aborts the streaming request when the task times out', async () => {
         server = await startFakeModelServer({ tokens: Array.from({ length: 500 }, () => 'x'), intervalMs: 20 });
         const runner = new BackgroundRunner();
-        const task = await runner.submit(aiStream({ model: httpModel(server.baseURL), prompt: 'long', maxRetries: 0 }), { timeout: 150 });
+        const task = await runner.submit(aiStream({ model: httpModel(server.baseURL), prompt: 'long', maxRetries: 0 }), { timeout: 400 });
         const request = await server.request(0);
         await expect(request.closed).resolves.toEqual({ early: true });
         await expect(task.wait()).rejects.toBeInstanceOf(TaskTimeoutError);

@@ -128,7 +128,7 @@ describe('tasklane/langchain', () => {
       it('aborts the streaming request when the task times out', async () => {
         server = await startFakeModelServer({ tokens: Array.from({ length: 500 }, () => 'x'), intervalMs: 20 });
         const runner = new BackgroundRunner();
-        const task = await runner.submit(streamRunnable(new HttpChatModel(server.baseURL), 'long'), { timeout: 150 });
+        const task = await runner.submit(streamRunnable(new HttpChatModel(server.baseURL), 'long'), { timeout: 400 });
         const request = await server.request(0);
         await expect(request.closed).resolves.toEqual({ early: true });
         await expect(task.wait()).rejects.toBeInstanceOf(TaskTimeoutError);

@@ -26,7 +26,7 @@ async function requestFor(prompt: string): Promise<SeenRequest> {
 
 describe('tasklane/praisonai', () => {
   beforeAll(async () => {
-    server = await startFakeModelServer({ tokens: TOKENS, intervalMs: 15 });
+    server = await startFakeModelServer({ tokens: TOKENS, intervalMs: 25 });
     process.env['OPENAI_API_KEY'] = 'test-key';
     process.env['OPENAI_BASE_URL'] = server.baseURL;
     ({ Agent } = await import('praisonai'));
@@ -78,7 +78,7 @@ describe('tasklane/praisonai', () => {
   it('aborts the agent’s HTTP request when the task times out', async () => {
     const runner = new BackgroundRunner();
     const task = await runner.submitAgent(praisonAgent(new Agent({ instructions: 'x', verbose: false })), 'time me out', {
-      timeout: 200,
+      timeout: 400,
     });
     const request = await requestFor('time me out');
     await expect(request.closed).resolves.toEqual({ early: true });
