@@ -55,7 +55,8 @@ export interface TaskContext {
 
 /**
  * Work a task runs: called as `fn(...args, context)`. It may be async or sync; a sync return value
- * or throw is handled like a resolved or rejected promise.
+ * or throw is handled like a resolved or rejected promise. Work that returns (or resolves to) an
+ * `AsyncIterable`, such as an `async function*`, streams: see `SubmitOptions.onChunk` and `collect`.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type TaskFunction<TArgs extends unknown[] = any[], TResult = unknown> = (

@@ -3,7 +3,9 @@ import type { TaskContext } from '../types.js';
 
 /**
  * An AI agent as tasklane sees it: anything with a `start`, `chat` or `run` method taking the
- * prompt (PraisonAI's `Agent`, most agent SDKs' wrappers, your own class).
+ * prompt (most agent SDKs' wrappers, your own class; the `tasklane/ai`, `tasklane/langchain` and
+ * `tasklane/praisonai` adapters make one). The method may return a value, a promise, or an
+ * `AsyncIterable` to stream.
  */
 export interface AgentLike {
   start?(prompt: string, options?: { signal?: AbortSignal }): unknown;

@@ -2,15 +2,24 @@ import { fromCallback } from 'xstate';
 import { describe, TaskCancelledError, toError } from '../errors.js';
 import type { ExecuteInput, TaskMachineEvent } from '../machines/task-machine.js';
 import type { Now, TaskContext, TaskId } from '../types.js';
+import { STREAM_RETURNS_RESULT } from './stream-work.js';
 
 /** Receives what the running work reports: `progress`, then one `done` or `error`. */
 export type WorkListener = (event: TaskMachineEvent) => void;
+
+/**
+ * What turns a stream's items into the task's result (the `collect` submit option). It may be
+ * async; a throw or rejection fails the attempt.
+ */
+export type Collect = (items: unknown[]) => unknown;
 
 /** One call of the work. */
 interface Run {
   readonly attempt: number;
   state: 'running' | 'settled';
   controller: AbortController | undefined;
+  /** The iterator of work that streams, so an abort can end it with `return()`. */
+  iterator: AsyncIterator<unknown> | undefined;
 }
 
 /**
@@ -27,14 +36,16 @@ export class Execution {
   readonly fn: (...args: never[]) => unknown;
   readonly args: readonly unknown[];
   readonly #now: Now;
+  readonly #collect: Collect | undefined;
   #listener: WorkListener | undefined;
   #run: Run | undefined;
 
-  constructor(taskId: TaskId, fn: (...args: never[]) => unknown, args: readonly unknown[], now: Now) {
+  constructor(taskId: TaskId, fn: (...args: never[]) => unknown, args: readonly unknown[], now: Now, collect?: Collect) {
     this.taskId = taskId;
     this.fn = fn;
     this.args = args;
     this.#now = now;
+    this.#collect = collect;
   }
 
   /** Whether the current attempt has settled or been aborted (true before any attempt). */
@@ -56,6 +67,11 @@ export class Execution {
     this.#listener = undefined;
     // Work that never read its signal gets an already-aborted one if it reads it later.
     (run.controller ??= new AbortController()).abort(reason);
+    const iterator = run.iterator;
+    if (iterator) {
+      run.iterator = undefined;
+      closeIterator(iterator);
+    }
   }
 
   /** Keeps inspector payloads and `JSON.stringify(snapshot)` small. */
@@ -64,7 +80,7 @@ export class Execution {
   }
 
   #start(attempt: number): void {
-    const run: Run = { attempt, state: 'running', controller: undefined };
+    const run: Run = { attempt, state: 'running', controller: undefined, iterator: undefined };
     this.#run = run;
     const context = new RunContext(this, run);
     const fail = (error: unknown) => this.#settle(run, { type: 'error', error: toError(this.taskId, error), at: 0 });
@@ -77,9 +93,52 @@ export class Execution {
       return;
     }
     if (isPromiseLike(returned)) {
-      returned.then((output) => this.#settle(run, { type: 'done', output, at: 0 }), fail);
+      returned.then(
+        (output) => (isAsyncIterable(output) ? void this.#stream(run, output) : this.#settle(run, { type: 'done', output, at: 0 })),
+        fail,
+      );
+    } else if (isAsyncIterable(returned)) {
+      // Start on a later tick too, so `submit()` returns before the first item is pulled.
+      queueMicrotask(() => void this.#stream(run, returned));
     } else {
       queueMicrotask(() => this.#settle(run, { type: 'done', output: returned, at: 0 }));
+    }
+  }
+
+  /**
+   * Pulls a stream's items one at a time: each is reported as a `progress` event carrying it as
+   * `chunk`; at the end the attempt completes with `collect(items)`, else what the generator
+   * returned (if not `undefined`), else the items. An abort ends the iteration with `return()`.
+   */
+  async #stream(run: Run, iterable: AsyncIterable<unknown>): Promise<void> {
+    try {
+      const iterator = iterable[Symbol.asyncIterator]();
+      if (run.state !== 'running' || this.#run !== run) {
+        closeIterator(iterator);
+        return;
+      }
+      run.iterator = iterator;
+      const collect = this.#collect;
+      const keepsItems = collect !== undefined || (iterable as { [STREAM_RETURNS_RESULT]?: boolean })[STREAM_RETURNS_RESULT] !== true;
+      const items: unknown[] = [];
+      for (;;) {
+        const step = await iterator.next();
+        // Aborted meanwhile: `abort()` has already called `return()`; the rest is ignored.
+        if (run.state !== 'running' || this.#run !== run) return;
+        if (step.done) {
+          run.iterator = undefined;
+          let output: unknown;
+          if (collect) output = await collect(items);
+          else output = step.value !== undefined || !keepsItems ? step.value : items;
+          this.#settle(run, { type: 'done', output, at: 0 });
+          return;
+        }
+        if (keepsItems) items.push(step.value);
+        this.#listener?.({ type: 'progress', chunk: step.value });
+      }
+    } catch (error) {
+      run.iterator = undefined;
+      this.#settle(run, { type: 'error', error: toError(this.taskId, error), at: 0 });
     }
   }
 
@@ -132,6 +191,27 @@ class RunContext implements TaskContext {
       }
       this.#execution._progress(this.#run, fraction, message);
     });
+  }
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return (
+    value !== null &&
+    value !== undefined &&
+    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
+  );
+}
+
+/**
+ * Ends an iterator early so a generator runs its `finally` (queued behind a pending `next()`, as
+ * async generators do) and a `ReadableStream` is cancelled. Its outcome is of no interest now.
+ */
+function closeIterator(iterator: AsyncIterator<unknown>): void {
+  try {
+    const closing = iterator.return?.();
+    if (isPromiseLike(closing)) closing.then(undefined, () => undefined);
+  } catch {
+    // An iterator whose return() throws is done either way.
   }
 }
 

@@ -48,6 +48,13 @@ export interface TaskMachineContext {
   /** 0..1; 1 once completed. */
   readonly progress: number;
   readonly message: string | undefined;
+  /**
+   * How many items the work has streamed in the current attempt (work that returns an
+   * `AsyncIterable`); 0 for other work.
+   */
+  readonly chunks: number;
+  /** The last item the work streamed, if any. */
+  readonly chunk: unknown;
   readonly result: unknown;
   readonly error: Error | undefined;
   /** The current (or last) attempt, 1-based; 0 before the first start. */
@@ -93,7 +100,14 @@ export interface TaskMachineInput {
  */
 export type TaskMachineEvent =
   | { type: 'start'; at: number }
-  | { type: 'progress'; fraction: number; message?: string | undefined }
+  | {
+      type: 'progress';
+      /** 0..1; absent to keep the current fraction (a streamed item with no known total). */
+      fraction?: number | undefined;
+      message?: string | undefined;
+      /** A streamed item; the key is present only for items of a stream. */
+      chunk?: unknown;
+    }
   | { type: 'done'; output: unknown; at: number }
   | { type: 'error'; error: Error; at: number }
   | { type: 'timeout' }
@@ -129,6 +143,9 @@ export function backoffDelay(backoff: Backoff, attempt: number, taskId: TaskId):
   return Math.round(capped * (1 - (backoff.jitter ?? 0) * jitterFraction(taskId, attempt)));
 }
 
+/** A progress event's fraction: absent (keep the current one) or a number from 0 to 1. */
+const isValidFraction = (fraction: number | undefined): boolean => fraction === undefined || (fraction >= 0 && fraction <= 1);
+
 const canRetry = (c: TaskMachineContext, error: Error): boolean => c.attempt < c.maxAttempts && !isNonRetryable(error);
 const canRetryTimeout = (c: TaskMachineContext): boolean => c.retryOnTimeout && c.attempt < c.maxAttempts;
 
@@ -141,12 +158,19 @@ const updates = {
     attempt: c.attempt + 1,
     attemptStartedAt: at,
     retryAt: undefined,
+    chunks: 0,
+    chunk: undefined,
   }),
-  progress: (c: TaskMachineContext, e: Extract<TaskMachineEvent, { type: 'progress' }>): TaskMachineContext => ({
-    ...c,
-    progress: e.fraction,
-    message: e.message ?? c.message,
-  }),
+  progress: (c: TaskMachineContext, e: Extract<TaskMachineEvent, { type: 'progress' }>): TaskMachineContext => {
+    const streamed = 'chunk' in e;
+    return {
+      ...c,
+      progress: e.fraction ?? c.progress,
+      message: e.message ?? c.message,
+      chunks: streamed ? c.chunks + 1 : c.chunks,
+      chunk: streamed ? e.chunk : c.chunk,
+    };
+  },
   done: (c: TaskMachineContext, e: Extract<TaskMachineEvent, { type: 'done' }>): TaskMachineContext => ({
     ...c,
     progress: 1,
@@ -220,7 +244,7 @@ export const taskMachine = setup({
   },
   actors: { execute: idleWork },
   guards: {
-    isValidProgress: ({ event }) => event.type === 'progress' && event.fraction >= 0 && event.fraction <= 1,
+    isValidProgress: ({ event }) => event.type === 'progress' && isValidFraction(event.fraction),
     canRetryError: ({ context, event }) => event.type === 'error' && canRetry(context, event.error),
     canRetryTimeout: ({ context }) => canRetryTimeout(context),
   },
@@ -319,6 +343,8 @@ export function initialTaskContext(input: TaskMachineInput): TaskMachineContext 
     completedAt: undefined,
     progress: 0,
     message: undefined,
+    chunks: 0,
+    chunk: undefined,
     result: undefined,
     error: undefined,
     attempt: 0,
@@ -359,7 +385,7 @@ export function transitionTask(
   if (status !== 'running') return undefined;
   switch (event.type) {
     case 'progress':
-      return event.fraction >= 0 && event.fraction <= 1 ? ['running', updates.progress(context, event)] : undefined;
+      return isValidFraction(event.fraction) ? ['running', updates.progress(context, event)] : undefined;
     case 'done':
       return ['completed', updates.done(context, event)];
     case 'error': {

@@ -3,6 +3,7 @@ import { EventEmitter } from 'eventemitter3';
 import { createActor } from 'xstate';
 import { agentWork } from '../actors/run-agent.js';
 import { Execution, runFunctionLogic } from '../actors/run-function.js';
+import type { Collect } from '../actors/run-function.js';
 import { describe, QueueFullError, RunnerStoppedError, WaitTimeoutError } from '../errors.js';
 import { supervisorMachine } from '../machines/supervisor-machine.js';
 import type { QueuedTask, SupervisorActor } from '../machines/supervisor-machine.js';
@@ -13,7 +14,7 @@ import type { TaskId, TaskStatus } from '../types.js';
 import { BackgroundTask } from './background-task.js';
 import type { TaskHost, TaskRecord } from './background-task.js';
 import { checkBackoff, checkFunction, checkPositiveInteger, checkTimeout, invalid, resolveConfig } from './config.js';
-import type { BackgroundConfig, ResolvedConfig, SubmitOptions } from './config.js';
+import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './config.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { createTaskRegistry } from './registry.js';
 import type { TaskRegistry } from './registry.js';
@@ -122,6 +123,11 @@ export class BackgroundRunner {
    * Submits work. It starts at once if a slot is free, else waits in `pending` (FIFO). `fn` is
    * called as `fn(...args, context)`; see {@link TaskContext}.
    *
+   * Work that returns (or resolves to) an `AsyncIterable` (an async generator, a `ReadableStream`)
+   * streams: each item reaches `onChunk` and the `progress` event as `chunk`, and the result is
+   * `collect(items)`, else what the generator returns, else the array of items. Cancel and timeout
+   * abort the signal and end the iteration with `return()`, so the generator's `finally` runs.
+   *
    * @returns the task's handle, right after it was queued or started.
    * @throws TypeError/RangeError for a bad `fn` or option; `RunnerStoppedError` after `stop()`.
    *
@@ -130,10 +136,15 @@ export class BackgroundRunner {
    * const task = await runner.submit(research, { args: ['AI trends'], name: 'research', timeout: 60_000 });
    * ```
    */
+  async submit<TItem, TCollected>(
+    fn: (...args: any[]) => AsyncIterable<TItem> | PromiseLike<AsyncIterable<TItem>>, // eslint-disable-line @typescript-eslint/no-explicit-any
+    options: SubmitOptions<Awaited<TCollected>, TItem> & { collect: (items: TItem[]) => TCollected },
+  ): Promise<BackgroundTask<Awaited<TCollected>>>;
   async submit<TResult>(
     fn: (...args: any[]) => TResult | PromiseLike<TResult>, // eslint-disable-line @typescript-eslint/no-explicit-any
-    options: SubmitOptions<Awaited<TResult>> = {},
-  ): Promise<BackgroundTask<Awaited<TResult>>> {
+    options?: SubmitOptions<TaskResult<Awaited<TResult>>, StreamItem<Awaited<TResult>>>,
+  ): Promise<BackgroundTask<TaskResult<Awaited<TResult>>>>;
+  async submit(fn: unknown, options: SubmitOptions = {}): Promise<BackgroundTask> {
     return this.#submit(fn, options);
   }
 
@@ -371,12 +382,15 @@ export class BackgroundRunner {
     if (this.#closing) throw new RunnerStoppedError('submit a task');
     if (typeof fn !== 'function') invalid('fn', 'a function', fn);
     if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-    const { args = [], name, onComplete, onProgress, metadata = {}, priority = 0, group, retries = 0, retryOnTimeout = true } = options;
+    const { args = [], name, onComplete, onProgress, onChunk, collect, metadata = {}, priority = 0, group, retries = 0, retryOnTimeout = true } =
+      options;
     if (!Array.isArray(args)) invalid('args', 'an array', args);
     if (name !== undefined && (typeof name !== 'string' || name === '')) invalid('name', 'a non-empty string', name);
     if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
     checkFunction('onComplete', onComplete);
     checkFunction('onProgress', onProgress);
+    checkFunction('onChunk', onChunk);
+    checkFunction('collect', collect);
     // Work that crosses a boundary (a worker thread) checks its arguments here, at submit time.
     (fn as { [VALIDATE_ARGS]?: (args: readonly unknown[]) => void })[VALIDATE_ARGS]?.(args);
     const timeout = 'timeout' in options ? checkTimeout('timeout', options.timeout) : this.#config.defaultTimeout;
@@ -399,12 +413,12 @@ export class BackgroundRunner {
       timeout,
       metadata,
       createdAt: now,
-      work: new Execution(taskId, fn as (...a: unknown[]) => unknown, args, this.#config.clock.now),
+      work: new Execution(taskId, fn as (...a: unknown[]) => unknown, args, this.#config.clock.now, collect as Collect | undefined),
       maxAttempts: retries + 1,
       backoff,
       retryOnTimeout,
     });
-    const task = new BackgroundTask<TResult>(this.#host, context, onComplete, onProgress);
+    const task = new BackgroundTask<TResult>(this.#host, context, onComplete, onProgress, onChunk);
     this.#tasks.set(taskId, task as BackgroundTask);
     if (this.#config.inspect) this.#materialize(task as BackgroundTask);
     this.#registry?.trigger.upsert({ summary: task._summary() });
@@ -440,10 +454,16 @@ export class BackgroundRunner {
     const execution = context.work as Execution;
 
     if (previous === status) {
-      if (status === 'running' && (context.progress !== previousContext.progress || context.message !== previousContext.message)) {
-        this.#registry?.trigger.upsert({ summary: task._summary() });
-        if (task._onProgress) this.#call('onProgress', task, () => task._onProgress!(context.progress, context.message, task));
-        this.#emit('progress', { task, progress: context.progress, message: context.message });
+      if (status !== 'running') return;
+      const reported = context.progress !== previousContext.progress || context.message !== previousContext.message;
+      const streamed = context.chunks !== previousContext.chunks;
+      if (!reported && !streamed) return;
+      this.#registry?.trigger.upsert({ summary: task._summary() });
+      if (reported && task._onProgress) this.#call('onProgress', task, () => task._onProgress!(context.progress, context.message, task));
+      if (streamed && task._onChunk) this.#call('onChunk', task, () => task._onChunk!(context.chunk, task));
+      if (this.#listens('progress')) {
+        const { progress, message } = context;
+        this.#emit('progress', streamed ? { task, progress, message, chunk: context.chunk } : { task, progress, message });
       }
       return;
     }
@@ -626,7 +646,7 @@ export class BackgroundRunner {
     return wrapped;
   }
 
-  #call(source: 'onComplete' | 'onProgress', task: BackgroundTask, fn: () => void): void {
+  #call(source: 'onComplete' | 'onProgress' | 'onChunk', task: BackgroundTask, fn: () => void): void {
     try {
       fn();
     } catch (error) {
@@ -634,7 +654,7 @@ export class BackgroundRunner {
     }
   }
 
-  #report(error: unknown, source: 'onComplete' | 'onProgress' | 'listener', taskId: TaskId | undefined): void {
+  #report(error: unknown, source: 'onComplete' | 'onProgress' | 'onChunk' | 'listener', taskId: TaskId | undefined): void {
     if (this.#emitter.listenerCount('error') > 0) {
       this.#emit('error', { error, source, taskId });
       return;

@@ -14,6 +14,8 @@ export interface TaskRecord {
   status: TaskStatus;
   progress: number;
   message: string | null;
+  /** How many items the work streamed in its current (or last) attempt. */
+  chunks: number;
   result: unknown;
   error: { name: string; message: string } | null;
   /** ISO 8601. */
@@ -66,6 +68,8 @@ export class BackgroundTask<TResult = unknown> {
   readonly _onComplete: ((task: AnyTask) => void) | undefined;
   /** @internal */
   readonly _onProgress: ((progress: number, message: string | undefined, task: AnyTask) => void) | undefined;
+  /** @internal */
+  readonly _onChunk: ((chunk: unknown, task: AnyTask) => void) | undefined;
 
   /** @internal Created by `BackgroundRunner#submit`. */
   constructor(
@@ -73,11 +77,13 @@ export class BackgroundTask<TResult = unknown> {
     context: TaskMachineContext,
     onComplete: ((task: BackgroundTask<TResult>) => void) | undefined,
     onProgress: ((progress: number, message: string | undefined, task: BackgroundTask<TResult>) => void) | undefined,
+    onChunk?: ((chunk: never, task: BackgroundTask<TResult>) => void) | undefined,
   ) {
     this._host = host;
     this._context = context;
     this._onComplete = onComplete as BackgroundTask['_onComplete'];
     this._onProgress = onProgress as BackgroundTask['_onProgress'];
+    this._onChunk = onChunk as BackgroundTask['_onChunk'];
   }
 
   /** A random UUID. */
@@ -99,6 +105,13 @@ export class BackgroundTask<TResult = unknown> {
   /** The message of the last progress report, if any. */
   get message(): string | undefined {
     return this._context.message;
+  }
+  /**
+   * How many items the work has streamed in the current (or last) attempt: a sign of life for
+   * streams whose total is unknown (their `progress` stays where the work last put it).
+   */
+  get chunks(): number {
+    return this._context.chunks;
   }
   /** The work's value once `completed`; `undefined` before and in other final states. */
   get result(): TResult | undefined {
@@ -228,6 +241,7 @@ export class BackgroundTask<TResult = unknown> {
       status: this._status,
       progress: c.progress,
       message: c.message ?? null,
+      chunks: c.chunks,
       result: this._status === 'completed' ? c.result : null,
       error: c.error ? { name: c.error.name, message: c.error.message } : null,
       createdAt: new Date(c.createdAt).toISOString(),
@@ -248,6 +262,7 @@ export class BackgroundTask<TResult = unknown> {
       status: this._status,
       progress: c.progress,
       message: c.message,
+      chunks: c.chunks,
       createdAt: c.createdAt,
       startedAt: c.startedAt,
       completedAt: c.completedAt,

@@ -88,11 +88,30 @@ export interface ResolvedConfig {
 }
 
 /**
+ * The result of a task whose work returns `T` (awaited): `T` itself, except for work that streams:
+ * an async generator's return value (the array of its items when it returns nothing), or the
+ * array of an `AsyncIterable`'s items.
+ */
+export type TaskResult<T> =
+  T extends AsyncGenerator<infer TItem, infer TReturn, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+    ? [TReturn] extends [void | undefined]
+      ? TItem[]
+      : undefined extends TReturn
+        ? Exclude<TReturn, undefined | void> | TItem[]
+        : TReturn
+    : T extends AsyncIterable<infer TItem>
+      ? TItem[]
+      : T;
+
+/** The item type of work that streams (`unknown` for other work). */
+export type StreamItem<T> = T extends AsyncIterable<infer TItem> ? TItem : unknown;
+
+/**
  * Options of `runner.submit(fn, options)`.
  *
  * @typeParam TResult - what the work resolves to.
  */
-export interface SubmitOptions<TResult = unknown> {
+export interface SubmitOptions<TResult = unknown, TChunk = unknown> {
   /** Arguments for the work: it is called as `fn(...args, context)`. @defaultValue [] */
   args?: readonly unknown[];
   /** A readable name for lists and events. @defaultValue the function's name, else `'task'` */
@@ -101,8 +120,22 @@ export interface SubmitOptions<TResult = unknown> {
   timeout?: number | undefined;
   /** Called exactly once when the task reaches a final state (completed, failed or cancelled). */
   onComplete?: (task: BackgroundTask<TResult>) => void;
-  /** Called on each `context.reportProgress(fraction, message)` of the running work. */
+  /**
+   * Called when the running work changes the task's progress or message
+   * (`context.reportProgress(fraction, message)`). Streamed items go to `onChunk`.
+   */
   onProgress?: (progress: number, message: string | undefined, task: BackgroundTask<TResult>) => void;
+  /**
+   * Called with each item of work that streams (returns an `AsyncIterable`), in order, as it
+   * arrives; `task.chunks` counts them. The runner's `progress` event carries the same item as `chunk`.
+   */
+  onChunk?: (chunk: TChunk, task: BackgroundTask<TResult>) => void;
+  /**
+   * For work that streams: turns the items into the task's result, e.g. `(items) => items.join('')`.
+   * May be async; a throw fails the attempt.
+   * @defaultValue the value the generator returns if it is not `undefined`, else the array of items
+   */
+  collect?: ((items: TChunk[]) => unknown) | undefined;
   /** Anything you want to find again on the task and in its JSON record. @defaultValue {} */
   metadata?: Record<string, unknown>;
   /** Higher runs first; equal priorities run in submission order. Any finite number. @defaultValue 0 */

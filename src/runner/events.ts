@@ -14,8 +14,12 @@ export interface RunnerEvents {
   started: (event: { task: BackgroundTask; attempt: number }) => void;
   /** An attempt failed and another follows after `delayMs` (the task is in `retrying`). */
   retrying: (event: { task: BackgroundTask; error: Error; attempt: number; delayMs: number }) => void;
-  /** The running work reported progress (`context.reportProgress`). */
-  progress: (event: { task: BackgroundTask; progress: number; message: string | undefined }) => void;
+  /**
+   * The running work reported progress (`context.reportProgress`), or streamed an item: then
+   * `chunk` holds the item (the key is absent for plain progress reports) and `progress`/`message`
+   * are unchanged unless the work reported them too.
+   */
+  progress: (event: { task: BackgroundTask; progress: number; message: string | undefined; chunk?: unknown }) => void;
   /** A task entered `completed`; `task.result` holds the value. */
   completed: (event: { task: BackgroundTask }) => void;
   /** A task entered `failed`: its work threw or rejected, or it timed out (`TaskTimeoutError`). */
@@ -28,7 +32,7 @@ export interface RunnerEvents {
    * A callback of yours threw: an `onComplete`/`onProgress` option or an event listener.
    * Without an `'error'` listener, tasklane emits a process warning instead.
    */
-  error: (event: { error: unknown; source: 'onComplete' | 'onProgress' | 'listener'; taskId: TaskId | undefined }) => void;
+  error: (event: { error: unknown; source: 'onComplete' | 'onProgress' | 'onChunk' | 'listener'; taskId: TaskId | undefined }) => void;
 }
 
 /** The name of one of the runner's events. */

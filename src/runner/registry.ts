@@ -8,6 +8,8 @@ export interface TaskSummary {
   readonly status: TaskStatus;
   readonly progress: number;
   readonly message: string | undefined;
+  /** How many items a streaming task has produced in its current attempt. */
+  readonly chunks: number;
   /** Epoch ms. */
   readonly createdAt: number;
   readonly startedAt: number | undefined;

@@ -19,6 +19,7 @@ const events: TaskMachineEvent[] = [
   { type: 'start', at: 1_010 },
   { type: 'progress', fraction: 0.5, message: 'half' },
   { type: 'progress', fraction: 1.5 },
+  { type: 'progress', chunk: 'token' },
   { type: 'done', output: 'ok', at: 1_020 },
   { type: 'error', error: new Error('boom'), at: 1_030 },
   { type: 'error', error: new NonRetryableError('hopeless'), at: 1_035 },
@@ -39,7 +40,9 @@ describe('taskMachine', () => {
   const paths = getSimplePaths(taskMachine, {
     input: retrying,
     events,
-    serializeState: (snapshot) => JSON.stringify([snapshot.value, snapshot.context.progress, snapshot.context.attempt]),
+    // `chunks > 0` (not the count) so a path may take one streamed item without going on forever.
+    serializeState: (snapshot) =>
+      JSON.stringify([snapshot.value, snapshot.context.progress, snapshot.context.attempt, snapshot.context.chunks > 0]),
   });
 
   it('reaches every state of the lifecycle', () => {

@@ -65,6 +65,7 @@ describe('BackgroundTask', () => {
         status: 'completed',
         progress: 1,
         message: null,
+        chunks: 0,
         result: { ok: true },
         error: null,
         createdAt: '1970-01-01T00:00:00.000Z',

@@ -11,13 +11,29 @@ describe('types', () => {
     expectTypeOf<BackgroundTask<number>['result']>().toEqualTypeOf<number | undefined>();
   });
 
+  it('infers the result and chunk types of work that streams', () => {
+    const runner = new BackgroundRunner();
+    async function* items() {
+      yield 1;
+    }
+    async function* summed() {
+      yield 'a';
+      return 42;
+    }
+    expectTypeOf(runner.submit(items)).resolves.toEqualTypeOf<BackgroundTask<number[]>>();
+    expectTypeOf(runner.submit(summed)).resolves.toEqualTypeOf<BackgroundTask<number>>();
+    expectTypeOf(runner.submit(summed, { collect: (chunks) => chunks.join('') })).resolves.toEqualTypeOf<BackgroundTask<string>>();
+    runner.submit(items, { onChunk: (chunk) => expectTypeOf(chunk).toEqualTypeOf<number>() });
+  });
+
   it('types listener payloads and snapshots', () => {
     const runner = new BackgroundRunner();
     runner.on('failed', ({ task, error }) => {
       expectTypeOf(task).toEqualTypeOf<BackgroundTask>();
       expectTypeOf(error).toEqualTypeOf<Error>();
     });
-    runner.on('progress', ({ progress, message }) => {
+    runner.on('progress', ({ progress, message, chunk }) => {
+      expectTypeOf(chunk).toEqualTypeOf<unknown>();
       expectTypeOf(progress).toEqualTypeOf<number>();
       expectTypeOf(message).toEqualTypeOf<string | undefined>();
     });
