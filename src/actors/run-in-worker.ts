@@ -271,7 +271,10 @@ async function runInWorker(pool: Piscina, url: string, exportName: string, args:
       if (error instanceof Error && error.name === 'DataCloneError') {
         throw new TypeError(`Cannot send the arguments of "${exportName}" to a worker thread: ${error.message}`, { cause: error });
       }
-      throw error; // the thread died: `process.exit()` in the worker, out of memory, …
+      // The thread died under the task: `process.exit()` in the worker, out of memory, a crash.
+      throw new Error(`The worker thread running "${exportName}" of ${url} died: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
     }
     // Progress posted before the result may still sit in the port: deliver it first, in order.
     for (let entry = receiveMessageOnPort(port1); entry; entry = receiveMessageOnPort(port1)) {
