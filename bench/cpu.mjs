@@ -1,10 +1,12 @@
 // CPU-bound work through a BackgroundRunner: worker threads (tasklane/worker) vs the main thread.
 // Run `npm run build && node bench/cpu.mjs`. Prints a markdown table on stdout.
 //
-// 200 tasks, each ~20 ms of hashing, maxConcurrentTasks = os.availableParallelism(). While they
+// 200 tasks, each ~20 ms of hashing (calibrated at start-up), maxConcurrentTasks =
+// os.availableParallelism(): in worker threads (a pool of that many threads, and one of one thread
+// fewer, leaving a core to the main thread) and as a sync function on the main thread. While they
 // run, a 10 ms setInterval on the main thread records how late each tick fires: the event loop lag
 // a server would add to every request it handles meanwhile.
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { BackgroundRunner } from '../dist/index.js';
 import { createWorkerPool, workerTask } from '../dist/worker.js';
@@ -80,8 +82,8 @@ results.push(await measure('main thread (sync function)', onMain, rounds));
 
 const fmt = (ms) => `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
 console.log(
-  `${TASKS} tasks × ~${TASK_MS} ms of SHA-256 (${rounds} rounds each), maxConcurrentTasks = ${threads}; ` +
-    `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, Node ${process.version}\n`,
+  `${TASKS} tasks × ~${TASK_MS} ms of SHA-256 (${rounds} rounds each); maxConcurrentTasks = the pool's threads, ${threads} on the main thread; ` +
+    `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, load average ${loadavg()[0].toFixed(1)}, Node ${process.version}\n`,
 );
 console.log('| where the work runs | wall time | main-loop lag, max | main-loop lag, p99 | 10 ms ticks seen |');
 console.log('|---|---:|---:|---:|---:|');

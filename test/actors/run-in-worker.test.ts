@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { BackgroundRunner, NonRetryableError, TaskCancelledError, TaskFailedError, TaskTimeoutError } from '../../src/index.js';
-import type { BackgroundTask } from '../../src/index.js';
+import type { BackgroundTask, TaskContext } from '../../src/index.js';
 import { createWorkerPool, WorkerLoadError, workerTask } from '../../src/worker.js';
 
 // Worker threads are real: these tests use real time, and wait on events, not sleeps.
@@ -244,6 +244,19 @@ describe('workerTask', () => {
       expect(workerTask(fixtures.pathname, 'add').url).toBe(fixtures.href);
       expect(workerTask(fixtures.href).exportName).toBe('default');
     });
+  });
+});
+
+describe('workerTask types', () => {
+  it('takes the arguments and result type from the worker function type', () => {
+    type HashMany = (text: string, rounds: number, context: TaskContext) => string;
+    const hash = workerTask<HashMany>(fixtures, 'hashMany', { pool });
+    expectTypeOf(hash).parameters.toEqualTypeOf<[string, number, TaskContext]>();
+    expectTypeOf(hash).returns.toEqualTypeOf<Promise<string>>();
+    const submit = () => new BackgroundRunner().submit(hash, { args: ['x', 1] }); // typed, never called
+    expectTypeOf(submit).returns.resolves.toEqualTypeOf<BackgroundTask<string>>();
+    type WithoutContext = (n: number) => Promise<number[]>;
+    expectTypeOf(workerTask<WithoutContext>(fixtures, 'x', { pool })).parameters.toEqualTypeOf<[number, TaskContext]>();
   });
 });
 
