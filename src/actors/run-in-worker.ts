@@ -2,7 +2,6 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { describe, NonRetryableError, RunnerError } from '../errors.js';
@@ -10,7 +9,8 @@ import { checkPositiveInteger, invalid } from '../runner/config.js';
 import { VALIDATE_ARGS } from '../types.js';
 import type { TaskContext } from '../types.js';
 import { findUncloneable } from './cloneable.js';
-import type { MainMessage, SerializedError, WorkerMessage, WorkerRequest, WorkerResponse } from './worker-entry.js';
+import { RUN_KEY } from './worker-entry.js';
+import type { ProgressMessage, SerializedError, WorkerRequest, WorkerResponse } from './worker-entry.js';
 
 const NON_RETRYABLE: unique symbol = Symbol.for('tasklane.nonRetryable');
 
@@ -171,8 +171,9 @@ type ArgsOf<F extends (...args: any[]) => unknown> = Parameters<F> extends [...i
  * retries, timeouts); only where its work runs changes.
  *
  * - In the worker the function is called as `fn(...args, context)`; `context` has `taskId`,
- *   `attempt`, `signal` and `reportProgress(fraction, message?)`, whose reports become the task's
- *   `progress` events on the main thread.
+ *   `attempt`, `signal` (never aborted: the thread is terminated instead) and
+ *   `reportProgress(fraction, message?)`, whose reports become the task's `progress` events on
+ *   the main thread, all before the task completes.
  * - `args` and the result cross threads by structured clone: plain data, typed arrays, `Map`,
  *   `Set`, `Date`, errors. `submit()` throws a `TypeError` naming the argument when one cannot
  *   cross (a function, a symbol, a promise, a `WeakMap`, …).
@@ -246,26 +247,49 @@ function moduleHref(url: unknown): string {
   );
 }
 
+/** One attempt running in a pool: where its progress reports go. */
+interface ProgressSink {
+  readonly context: TaskContext;
+  received: number;
+  /** Set while the answer waits for progress reports still on their way. */
+  expected?: { readonly count: number; readonly resolve: () => void };
+}
+
+const sinks = new Map<number, ProgressSink>();
+const listening = new WeakSet<Piscina>();
+let nextRunId = 0;
+
+/** Routes a progress report from any thread of a pool to its run. */
+function onPoolMessage(message: unknown): void {
+  if (message === null || typeof message !== 'object' || !(RUN_KEY in message)) return; // someone else's
+  const { [RUN_KEY]: runId, fraction, message: text } = message as ProgressMessage;
+  const sink = sinks.get(runId);
+  if (!sink) return;
+  sink.received += 1;
+  try {
+    sink.context.reportProgress(fraction, text);
+  } catch {
+    // Validated in the worker; a report after the task left `running` is ignored, not thrown.
+  }
+  if (sink.expected && sink.received >= sink.expected.count) sink.expected.resolve();
+}
+
 /** Runs one attempt in `pool` and turns its answer into a value or a thrown error. */
 async function runInWorker(pool: Piscina, url: string, exportName: string, args: unknown[], context: TaskContext): Promise<unknown> {
+  if (!listening.has(pool)) {
+    listening.add(pool);
+    pool.on('message', onPoolMessage);
+  }
   const { signal } = context;
-  const { port1, port2 } = new MessageChannel();
-  const onProgress = (message: WorkerMessage): void => {
-    try {
-      context.reportProgress(message.fraction, message.message);
-    } catch {
-      // The worker validated the report; nothing else can go wrong that the task should fail for.
-    }
-  };
-  port1.on('message', onProgress);
-  // Tell async work in the worker, then piscina terminates the thread (its listener comes next).
-  const onAbort = (): void => port1.postMessage({ type: 'abort', reason: String((signal.reason as Error)?.message ?? signal.reason) } satisfies MainMessage);
-  signal.addEventListener('abort', onAbort, { once: true });
-  const request: WorkerRequest = { url, exportName, args, taskId: context.taskId, attempt: context.attempt, port: port2 };
+  const runId = (nextRunId = (nextRunId + 1) % Number.MAX_SAFE_INTEGER);
+  const sink: ProgressSink = { context, received: 0 };
+  sinks.set(runId, sink);
+  const request: WorkerRequest = { url, exportName, args, taskId: context.taskId, attempt: context.attempt, runId };
   try {
     let response: WorkerResponse;
     try {
-      response = (await pool.run(request, { filename: ENTRY, name: 'default', signal, transferList: [port2] })) as WorkerResponse;
+      // Aborting `signal` (cancel, timeout, stop) makes piscina terminate the thread running this.
+      response = (await pool.run(request, { filename: ENTRY, name: 'default', signal })) as WorkerResponse;
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       if (error instanceof Error && error.name === 'DataCloneError') {
@@ -276,17 +300,17 @@ async function runInWorker(pool: Piscina, url: string, exportName: string, args:
         cause: error,
       });
     }
-    // Progress posted before the result may still sit in the port: deliver it first, in order.
-    for (let entry = receiveMessageOnPort(port1); entry; entry = receiveMessageOnPort(port1)) {
-      onProgress(entry.message as WorkerMessage);
+    // Progress travels on the thread's own port, the answer on piscina's: wait for reports posted
+    // before the answer that have not arrived yet, so every one lands before the task completes.
+    if (sink.received < response.progress) {
+      await new Promise<void>((resolve) => (sink.expected = { count: response.progress, resolve }));
     }
     if (response.ok) return response.value;
     if ('load' in response) throw new WorkerLoadError(url, exportName, response.load);
     if ('thrown' in response) throw response.thrown;
     throw deserializeError(response.error);
   } finally {
-    signal.removeEventListener('abort', onAbort);
-    port1.close();
+    sinks.delete(runId);
   }
 }
 

@@ -10,10 +10,13 @@
  * @internal
  * @packageDocumentation
  */
-import type { MessagePort } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { describe, isNonRetryable } from '../errors.js';
 import type { TaskContext, TaskId } from '../types.js';
 import { findUncloneable } from './cloneable.js';
+
+/** @internal The key that marks tasklane's progress messages among a pool's worker messages. */
+export const RUN_KEY = '__tasklaneRun';
 
 /** @internal What the main thread posts for one task. */
 export interface WorkerRequest {
@@ -23,8 +26,8 @@ export interface WorkerRequest {
   readonly args: readonly unknown[];
   readonly taskId: TaskId;
   readonly attempt: number;
-  /** Progress goes out on it; an `abort` message comes in on it. Transferred, closed at the end. */
-  readonly port: MessagePort;
+  /** Tags this run's progress messages. */
+  readonly runId: number;
 }
 
 /** @internal An error as plain data. */
@@ -38,71 +41,92 @@ export interface SerializedError {
   readonly nonRetryable: boolean;
 }
 
-/** @internal The answer for one task. */
-export type WorkerResponse =
+/** @internal The answer for one task; `progress` counts the progress messages posted before it. */
+export type WorkerResponse = { readonly progress: number } & (
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly error: SerializedError }
   | { readonly ok: false; readonly thrown: unknown }
-  | { readonly ok: false; readonly load: string };
+  | { readonly ok: false; readonly load: string }
+);
 
-/** @internal What the worker posts on the task's port. */
-export type WorkerMessage = { readonly type: 'progress'; readonly fraction: number; readonly message: string | undefined };
+/**
+ * @internal A progress report, posted on the thread's own port (piscina emits it as the pool's
+ * `message` event). Cheaper than a `MessageChannel` per task, which costs a port transfer each.
+ */
+export interface ProgressMessage {
+  readonly [RUN_KEY]: number;
+  readonly fraction: number;
+  readonly message: string | undefined;
+}
 
-/** @internal What the main thread posts on the task's port. */
-export type MainMessage = { readonly type: 'abort'; readonly reason: string };
+/** The modules this thread has imported, so a task skips the loader's resolution after the first. */
+const modules = new Map<string, Promise<Record<string, unknown>>>();
 
-/** Runs one task. Piscina calls this (the module's default export) in the worker thread. */
+function load(url: string): Promise<Record<string, unknown>> {
+  let module = modules.get(url);
+  if (!module) {
+    module = import(url) as Promise<Record<string, unknown>>;
+    modules.set(url, module);
+    // Forget a failed import, so a later task tries again (the file may exist by then).
+    module.catch(() => modules.delete(url));
+  }
+  return module;
+}
+
+/**
+ * Runs one task. Piscina calls this (the module's default export) in the worker thread.
+ *
+ * The task's `signal` here never aborts: cancelling terminates the whole thread instead, which
+ * also stops code that never looks at a signal.
+ */
 export default async function runExport(request: WorkerRequest): Promise<WorkerResponse> {
-  const { url, exportName, args, taskId, attempt, port } = request;
-  const controller = new AbortController();
-  port.on('message', (message: MainMessage) => {
-    if (message.type === 'abort') controller.abort(new Error(message.reason));
-  });
+  const { url, exportName, args, taskId, attempt, runId } = request;
+  let progress = 0;
+  let fn: unknown;
   try {
-    let fn: unknown;
-    try {
-      const module = (await import(url)) as Record<string, unknown>;
-      fn = module[exportName];
-      if (typeof fn !== 'function') {
-        const exported = Object.keys(module).filter((key) => typeof module[key] === 'function');
-        return {
-          ok: false,
-          load: `it has no exported function "${exportName}" (${
-            exportName in module ? `that export is ${describe(fn)}` : `its exported functions: ${exported.join(', ') || 'none'}`
-          })`,
-        };
-      }
-    } catch (error) {
-      return { ok: false, load: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
+    const module = await load(url);
+    fn = module[exportName];
+    if (typeof fn !== 'function') {
+      const exported = Object.keys(module).filter((key) => typeof module[key] === 'function');
+      return {
+        progress,
+        ok: false,
+        load: `it has no exported function "${exportName}" (${
+          exportName in module ? `that export is ${describe(fn)}` : `its exported functions: ${exported.join(', ') || 'none'}`
+        })`,
+      };
     }
-    const context: TaskContext = {
-      taskId,
-      attempt,
-      signal: controller.signal,
-      reportProgress(fraction, message) {
-        if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) {
-          throw new RangeError(`Expected \`fraction\` to be a number from 0 to 1, got ${describe(fraction)}`);
-        }
-        if (message !== undefined && typeof message !== 'string') {
-          throw new TypeError(`Expected \`message\` to be a string, got ${describe(message)}`);
-        }
-        port.postMessage({ type: 'progress', fraction, message } satisfies WorkerMessage);
-      },
-    };
-    try {
-      const value = await (fn as (...a: unknown[]) => unknown)(...args, context);
-      const problem = findUncloneable(value, 'result');
-      if (problem) {
-        throw new TypeError(
-          `The result of "${exportName}" cannot be copied back to the main thread: ${problem}. Return plain data (objects, arrays, strings, numbers, typed arrays, Maps, Sets, Dates)`,
-        );
+  } catch (error) {
+    return { progress, ok: false, load: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
+  }
+  const context: TaskContext = {
+    taskId,
+    attempt,
+    signal: new AbortController().signal,
+    reportProgress(fraction, message) {
+      if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) {
+        throw new RangeError(`Expected \`fraction\` to be a number from 0 to 1, got ${describe(fraction)}`);
       }
-      return { ok: true, value };
-    } catch (error) {
-      return error instanceof Error ? { ok: false, error: serializeError(error, 0) } : { ok: false, thrown: cloneable(error) };
+      if (message !== undefined && typeof message !== 'string') {
+        throw new TypeError(`Expected \`message\` to be a string, got ${describe(message)}`);
+      }
+      parentPort?.postMessage({ [RUN_KEY]: runId, fraction, message } satisfies ProgressMessage);
+      progress += 1;
+    },
+  };
+  try {
+    const value = await (fn as (...a: unknown[]) => unknown)(...args, context);
+    const problem = findUncloneable(value, 'result');
+    if (problem) {
+      throw new TypeError(
+        `The result of "${exportName}" cannot be copied back to the main thread: ${problem}. Return plain data (objects, arrays, strings, numbers, typed arrays, Maps, Sets, Dates)`,
+      );
     }
-  } finally {
-    port.close();
+    return { progress, ok: true, value };
+  } catch (error) {
+    return error instanceof Error
+      ? { progress, ok: false, error: serializeError(error, 0) }
+      : { progress, ok: false, thrown: cloneable(error) };
   }
 }
 

@@ -216,8 +216,12 @@ describe('workerTask', () => {
       const single = createWorkerPool({ maxThreads: 1 });
       try {
         const runner = new BackgroundRunner();
+        // Start the thread first: the timeout counts from the task's start, thread start-up included.
+        await (await runner.submit(workerTask(fixtures, 'add', { pool: single }), { args: [0, 0] })).wait();
+        const spinning = next(runner, 'progress');
         const destroyed = new Promise((resolve) => single.once('workerDestroy', resolve));
-        const busy = await runner.submit(workerTask(fixtures, 'busy', { pool: single }), { timeout: 300 });
+        const busy = await runner.submit(workerTask(fixtures, 'busy', { pool: single }), { timeout: 1_000 });
+        await spinning;
         await expect(busy.wait()).rejects.toBeInstanceOf(TaskTimeoutError);
         expect(busy.status).toBe('failed');
         await destroyed;
