@@ -213,7 +213,10 @@ export function workerTask<F extends (...args: any[]) => unknown = (...args: any
   if (typeof exportName !== 'string' || exportName === '') invalid('exportName', 'a non-empty string', exportName);
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
   const { pool } = options;
-  if (pool !== undefined && !(pool instanceof Piscina)) invalid('pool', 'a pool from createWorkerPool()', pool);
+  // Duck-typed, so a Piscina from another copy of the package passes too.
+  if (pool !== undefined && (typeof pool?.run !== 'function' || typeof pool.on !== 'function')) {
+    invalid('pool', 'a pool from createWorkerPool() or a Piscina instance', pool);
+  }
 
   const work = async (...argsAndContext: unknown[]): Promise<unknown> => {
     const context = argsAndContext.pop() as TaskContext;
@@ -295,10 +298,11 @@ async function runInWorker(pool: Piscina, url: string, exportName: string, args:
       if (error instanceof Error && error.name === 'DataCloneError') {
         throw new TypeError(`Cannot send the arguments of "${exportName}" to a worker thread: ${error.message}`, { cause: error });
       }
-      // The thread died under the task: `process.exit()` in the worker, out of memory, a crash.
-      throw new Error(`The worker thread running "${exportName}" of ${url} died: ${error instanceof Error ? error.message : String(error)}`, {
-        cause: error,
-      });
+      if (error instanceof Error && /^worker exited/i.test(error.message)) {
+        // The thread died under the task: `process.exit()` in the worker, out of memory, a crash.
+        throw new Error(`The worker thread running "${exportName}" of ${url} died: ${error.message}`, { cause: error });
+      }
+      throw error; // the pool's own refusal, e.g. a full queue of a pool created with `maxQueue`
     }
     // Progress travels on the thread's own port, the answer on piscina's: wait for reports posted
     // before the answer that have not arrived yet, so every one lands before the task completes.
