@@ -2,10 +2,11 @@
 // Run `npm run build && node bench/cpu.mjs`. Prints a markdown table on stdout.
 //
 // 200 tasks, each ~20 ms of hashing (calibrated at start-up), maxConcurrentTasks =
-// os.availableParallelism(): in worker threads (a pool of that many threads, and one of one thread
-// fewer, leaving a core to the main thread) and as a sync function on the main thread. While they
-// run, a 10 ms setInterval on the main thread records how late each tick fires: the event loop lag
-// a server would add to every request it handles meanwhile.
+// os.availableParallelism(): in worker threads (a pool of that many threads, cold and warm, and
+// one of one thread fewer, leaving a core to the main thread) and as a sync function on the main
+// thread, plus a baseline with nothing running. Meanwhile a 10 ms setInterval on the main thread
+// records how late each tick fires: the event-loop lag a server would add to every request it
+// handles meanwhile.
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { BackgroundRunner } from '../dist/index.js';
@@ -65,20 +66,37 @@ async function measure(label, work, rounds, concurrency = threads) {
   return { label, wall, ...lag };
 }
 
+/** The same lag monitor with nothing running: what the machine itself adds. */
+async function baseline(ms) {
+  const monitor = lagMonitor();
+  const start = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return { label: 'nothing (baseline: the machine\'s own timer jitter)', wall: performance.now() - start, ...monitor.stop() };
+}
+
 const rounds = calibrate();
 const moduleUrl = new URL('./cpu-work.mjs', import.meta.url);
 const onMain = (n) => hashRounds(n);
 const results = [];
-// Thread start-up is part of each worker run: the pool starts empty, as the default pool does.
-for (const [label, maxThreads] of [
-  [`worker threads (\`workerTask\`), ${threads} threads`, threads],
-  [`worker threads, ${Math.max(1, threads - 1)} thread(s): one core left to the main thread`, Math.max(1, threads - 1)],
+// A cold pool starts empty, as the default pool does, so thread start-up is part of the run; a
+// warm one has run a task on each thread first.
+for (const [label, maxThreads, warm] of [
+  [`worker threads (\`workerTask\`), ${threads} threads, cold pool`, threads, false],
+  [`worker threads, ${threads} threads, warm pool`, threads, true],
+  [`worker threads, ${Math.max(1, threads - 1)} thread(s), warm pool: a core left to the main thread`, Math.max(1, threads - 1), true],
 ]) {
   const pool = createWorkerPool({ maxThreads });
-  results.push(await measure(label, workerTask(moduleUrl, 'hashRounds', { pool }), rounds, maxThreads));
+  const work = workerTask(moduleUrl, 'hashRounds', { pool });
+  if (warm) {
+    const runner = new BackgroundRunner({ maxConcurrentTasks: maxThreads });
+    for (let i = 0; i < maxThreads * 4; i += 1) await runner.submit(work, { args: [1] });
+    await runner.onIdle();
+  }
+  results.push(await measure(label, work, rounds, maxThreads));
   await pool.destroy();
 }
 results.push(await measure('main thread (sync function)', onMain, rounds));
+results.push(await baseline(results[0].wall));
 
 const fmt = (ms) => `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
 console.log(
