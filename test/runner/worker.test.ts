@@ -42,15 +42,18 @@ describe('BackgroundRunner with worker tasks', () => {
         last = now;
       }, interval);
       try {
-        const busy = await Promise.all([0, 1].map(() => runner.submit(spin, { args: [300] })));
+        const busy = await Promise.all([0, 1].map(() => runner.submit(spin, { args: [500] })));
         await runner.onIdle();
         expect(busy.map((task) => task.status)).toEqual(['completed', 'completed']);
-        expect(busy.every((task) => (task.durationMs ?? 0) >= 300)).toBe(true);
+        expect(busy.every((task) => (task.durationMs ?? 0) >= 500)).toBe(true);
       } finally {
         clearInterval(timer);
       }
-      // On the main thread the same work would hold the loop for 300 ms at a stretch.
-      expect(maxLag).toBeLessThan(100);
+      // The tick due now counts too: if the loop was blocked throughout, it is the only one.
+      maxLag = Math.max(maxLag, performance.now() - last - interval);
+      // On the main thread the same work would hold the loop for 500 ms at a stretch, twice. In
+      // threads, only CPU contention on a busy machine delays the timer (tens of ms; see bench/CPU.md).
+      expect(maxLag).toBeLessThan(200);
     });
   });
 
