@@ -261,6 +261,8 @@ describe('workerTask types', () => {
     expectTypeOf(submit).returns.resolves.toEqualTypeOf<BackgroundTask<string>>();
     type WithoutContext = (n: number) => Promise<number[]>;
     expectTypeOf(workerTask<WithoutContext>(fixtures, 'x', { pool })).parameters.toEqualTypeOf<[number, TaskContext]>();
+    type OptionalContext = (n: number, context?: TaskContext) => number;
+    expectTypeOf(workerTask<OptionalContext>(fixtures, 'x', { pool })).parameters.toEqualTypeOf<[number, TaskContext]>();
   });
 });
 
