@@ -10,6 +10,8 @@
  * @internal
  * @packageDocumentation
  */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { parentPort } from 'node:worker_threads';
 import { describe, isNonRetryable } from '../errors.js';
 import type { TaskContext, TaskId } from '../types.js';
@@ -65,7 +67,16 @@ const modules = new Map<string, Promise<Record<string, unknown>>>();
 function load(url: string): Promise<Record<string, unknown>> {
   let module = modules.get(url);
   if (!module) {
-    module = import(url) as Promise<Record<string, unknown>>;
+    module = (import(url) as Promise<Record<string, unknown>>).catch((error: unknown) => {
+      // Node 20 does not apply loader hooks registered with `--import` (tsx's, say) to `import()` in
+      // a worker thread, but a CommonJS `require` hook still works there: try it for a `.ts` file.
+      if ((error as { code?: unknown }).code !== 'ERR_UNKNOWN_FILE_EXTENSION' || !url.startsWith('file:')) throw error;
+      try {
+        return createRequire(import.meta.url)(fileURLToPath(url)) as Record<string, unknown>;
+      } catch {
+        throw error; // no such hook: "Unknown file extension" says more than a syntax error would
+      }
+    });
     modules.set(url, module);
     // Forget a failed import, so a later task tries again (the file may exist by then).
     module.catch(() => modules.delete(url));
@@ -97,7 +108,11 @@ export default async function runExport(request: WorkerRequest): Promise<WorkerR
       };
     }
   } catch (error) {
-    return { progress, ok: false, load: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
+    let reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    if ((error as { code?: unknown }).code === 'ERR_UNKNOWN_FILE_EXTENSION') {
+      reason += ` (compile it to JavaScript, or start the process with tsx, or give the pool execArgv: ['--import', 'tsx'])`;
+    }
+    return { progress, ok: false, load: reason };
   }
   const context: TaskContext = {
     taskId,

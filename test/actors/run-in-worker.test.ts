@@ -111,6 +111,16 @@ describe('workerTask', () => {
     });
   });
 
+  describe('when the module is TypeScript and the process has a tsx loader', () => {
+    it('loads it in the worker and runs the export', async () => {
+      const runner = new BackgroundRunner();
+      const typed = workerTask(new URL('../fixtures/typed-task.ts', import.meta.url), 'describeNumber', { pool });
+      const submitted = await runner.submit(typed, { args: [7] });
+      expect(await submitted.wait()).toBe('7 is odd');
+      expect(submitted.message).toBe('typed');
+    });
+  });
+
   describe('when the module or the export cannot be loaded', () => {
     it('fails with WorkerLoadError naming the module and the missing export, without retrying', async () => {
       const runner = new BackgroundRunner();
