@@ -307,7 +307,12 @@ async function runInWorker(pool: Piscina, url: string, exportName: string, args:
     // Progress travels on the thread's own port, the answer on piscina's: wait for reports posted
     // before the answer that have not arrived yet, so every one lands before the task completes.
     if (sink.received < response.progress) {
-      await new Promise<void>((resolve) => (sink.expected = { count: response.progress, resolve }));
+      await new Promise<void>((resolve) => {
+        sink.expected = { count: response.progress, resolve };
+        // They are already queued on this thread, so they come within a turn of the event loop;
+        // the timer only guards against a pool whose `message` listeners someone removed.
+        setTimeout(resolve, 1_000).unref();
+      });
     }
     if (response.ok) return response.value;
     if ('load' in response) throw new WorkerLoadError(url, exportName, response.load);
