@@ -308,10 +308,16 @@ async function runInWorker(pool: Piscina, url: string, exportName: string, args:
     // before the answer that have not arrived yet, so every one lands before the task completes.
     if (sink.received < response.progress) {
       await new Promise<void>((resolve) => {
-        sink.expected = { count: response.progress, resolve };
         // They are already queued on this thread, so they come within a turn of the event loop;
         // the timer only guards against a pool whose `message` listeners someone removed.
-        setTimeout(resolve, 1_000).unref();
+        const timer = setTimeout(resolve, 1_000).unref();
+        sink.expected = {
+          count: response.progress,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        };
       });
     }
     if (response.ok) return response.value;
