@@ -38,6 +38,8 @@ export function isFinalStatus(status: TaskStatus): status is FinalTaskStatus {
 export interface TaskContext {
   /** The id of the task this call runs for. */
   readonly taskId: TaskId;
+  /** Which attempt this call is: 1 for the first, 2 for the first retry, and so on. */
+  readonly attempt: number;
   /**
    * Aborted when the task leaves `running` before the work settles: on cancel, on timeout and on
    * `stop()`. Its `reason` is the `TaskCancelledError` or `TaskTimeoutError`. Pass it on to

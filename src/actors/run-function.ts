@@ -175,6 +175,10 @@ class RunContext implements TaskContext {
     return this.#execution.taskId;
   }
 
+  get attempt(): number {
+    return this.#run.attempt;
+  }
+
   // Created on first read: most work never looks at it, and an AbortController per task is a
   // measurable share of a no-op task's cost.
   get signal(): AbortSignal {

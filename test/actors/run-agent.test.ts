@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { agentWork } from '../../src/actors/run-agent.js';
 
-const context = { taskId: 't', signal: new AbortController().signal, reportProgress: () => undefined };
+const context = { taskId: 't', attempt: 1, signal: new AbortController().signal, reportProgress: () => undefined };
 
 describe('agentWork', () => {
   it('prefers start, then chat, then run, calling it as a method with (prompt, { signal })', async () => {

@@ -21,6 +21,16 @@ describe('Execution', () => {
     expect(events).toEqual([{ type: 'done', output: 3, at: 123 }]);
   });
 
+  it('tells the work which attempt it is in context.attempt', async () => {
+    const seen: number[] = [];
+    const execution = new Execution('t1', (context: { attempt: number }) => seen.push(context.attempt), [], now);
+    execution.attach(() => {}, 1);
+    await flushMicrotasks();
+    execution.attach(() => {}, 2);
+    await flushMicrotasks();
+    expect(seen).toEqual([1, 2]);
+  });
+
   it('settles a sync return value on a later tick, like a resolved promise', async () => {
     const execution = new Execution('t1', () => 'sync', [], now);
     const events: TaskMachineEvent[] = [];
