@@ -296,14 +296,14 @@ async function main() {
   const tps = (runs) => `${int(best(runs, 'tasksPerSec'))} (median ${int(mid(runs, 'tasksPerSec'))})`;
   const w1Ratio = best(w1.tasklane, 'tasksPerSec') / best(w1.pqueue, 'tasksPerSec');
   const w1MedRatio = mid(w1.tasklane, 'tasksPerSec') / mid(w1.pqueue, 'tasksPerSec');
-  row('W1 100,000 no-op tasks, concurrency 10', 'tasks/s, best of 3', per((c) => tps(w1[c])), `${ratio(w1Ratio)} (median ${ratio(w1MedRatio)})`, '≥ 0.3× p-queue', verdict(w1Ratio >= 0.3));
+  row('W1 100,000 no-op tasks, concurrency 10', `tasks/s, best of ${ROUNDS}`, per((c) => tps(w1[c])), `${ratio(w1Ratio)} (median ${ratio(w1MedRatio)})`, '≥ 0.3× p-queue', verdict(w1Ratio >= 0.3));
   row('W1', 'latency submit→settle p50 / p99, ms', per((c) => `${ms1(w1Lat[c][0].p50)} / ${ms1(w1Lat[c][0].p99)}`), '', '', '');
   row('W1', 'peak RSS', per((c) => mb(best(w1[c], 'maxRss', false))), '', '', '');
   const w2Ratio = best(w2.tasklane, 'tasksPerSec') / best(w2.pqueue, 'tasksPerSec');
-  row('W2 100,000 no-op tasks, concurrency 1,000', 'tasks/s, best of 3', per((c) => tps(w2[c])), `${ratio(w2Ratio)} (median ${ratio(mid(w2.tasklane, 'tasksPerSec') / mid(w2.pqueue, 'tasksPerSec'))})`, '', '');
+  row('W2 100,000 no-op tasks, concurrency 1,000', `tasks/s, best of ${ROUNDS}`, per((c) => tps(w2[c])), `${ratio(w2Ratio)} (median ${ratio(mid(w2.tasklane, 'tasksPerSec') / mid(w2.pqueue, 'tasksPerSec'))})`, '', '');
   const w3Best = (c) => best(w3[c], 'ms', false);
   const w3Ideal = 100;
-  row('W3 2,000 × 5 ms sleep, concurrency 100', 'wall ms, best of 3 (÷ ideal 100 ms)', per((c) => `${ms1(w3Best(c))} (${ratio(w3Best(c) / w3Ideal)}, median ${ms1(mid(w3[c], 'ms'))})`), ratio(w3Best('tasklane') / w3Best('pqueue')), '≤ 1.1× ideal', verdict(w3Best('tasklane') <= 1.1 * w3Ideal));
+  row('W3 2,000 × 5 ms sleep, concurrency 100', `wall ms, best of ${ROUNDS} (÷ ideal 100 ms)`, per((c) => `${ms1(w3Best(c))} (${ratio(w3Best(c) / w3Ideal)}, median ${ms1(mid(w3[c], 'ms'))})`), ratio(w3Best('tasklane') / w3Best('pqueue')), '≤ 1.1× ideal', verdict(w3Best('tasklane') <= 1.1 * w3Ideal));
   row('W3', 'latency submit→settle p50 / p99, ms', per((c) => `${ms1(w3Lat[c][0].p50)} / ${ms1(w3Lat[c][0].p99)}`), '', '', '');
   const w4b = (c) => w4[c][0].bytesPerTask;
   row('W4 100,000 queued tasks (1 blocked slot)', 'heap bytes per queued task', per((c) => int(w4b(c))), ratio(w4b('tasklane') / w4b('pqueue')), '≤ 2 KB (2,048 B)', verdict(w4b('tasklane') <= 2048));
