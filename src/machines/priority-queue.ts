@@ -20,8 +20,11 @@ export class PriorityQueue<T extends { readonly priority: number; readonly seq: 
     let i = heap.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(heap[i]!, heap[parent]!)) break;
-      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+      const item = heap[i]!;
+      if (!before(item, heap[parent]!)) break;
+      // A swap through a local: a destructuring swap allocates an array per step.
+      heap[i] = heap[parent]!;
+      heap[parent] = item;
       i = parent;
     }
   }
@@ -40,7 +43,9 @@ export class PriorityQueue<T extends { readonly priority: number; readonly seq: 
       if (left < heap.length && before(heap[left]!, heap[best]!)) best = left;
       if (right < heap.length && before(heap[right]!, heap[best]!)) best = right;
       if (best === i) break;
-      [heap[i], heap[best]] = [heap[best]!, heap[i]!];
+      const item = heap[i]!;
+      heap[i] = heap[best]!;
+      heap[best] = item;
       i = best;
     }
     return top;

@@ -107,6 +107,120 @@ function liveHead(queue: PriorityQueue<QueuedTask>, pending: Set<TaskId>): Queue
 
 const later = (context: SupervisorContext, at: number) => Math.max(context.now, at);
 
+/** The part of xstate's `enqueue` the actions below use. */
+interface Enqueue {
+  emit(event: SupervisorEmitted): void;
+  raise(event: SupervisorEvent, options: { id: string; delay: number }): void;
+  cancel(id: string): void;
+}
+
+/**
+ * Takes in a `sync` event: queues the submitted tasks, drops the withdrawn ones and hands the
+ * finished ones to cleanup. Returns the counters that change.
+ */
+function record(
+  context: SupervisorContext,
+  event: Extract<SupervisorEvent, { type: 'sync' }>,
+  enqueue: Enqueue,
+): { running: number; now: number; seq: number } {
+  const { queues, pending, finished } = context;
+  let seq = context.seq;
+  for (const entry of event.submitted) {
+    entry.seq = seq++;
+    const key = entry.group ?? '';
+    let queue = queues.get(key);
+    if (!queue) queues.set(key, (queue = new PriorityQueue<QueuedTask>()));
+    queue.push(entry);
+    pending.add(entry.taskId);
+  }
+  for (const taskId of event.withdrawn) pending.delete(taskId);
+  if (context.autoCleanup && event.withdrawn.length + event.settled.length > 0) {
+    if (context.cleanupDelay === 0) {
+      // Nothing to wait for, so no timer: remove them now. (A timer would also let finished tasks
+      // pile up under a producer that never yields to the event loop.)
+      enqueue.emit({ type: 'remove', taskIds: [...event.withdrawn, ...event.settled] });
+    } else {
+      const hadFinished = finished.size > 0;
+      for (const taskId of event.withdrawn) finished.push({ taskId, at: event.at });
+      for (const taskId of event.settled) finished.push({ taskId, at: event.at });
+      // One timer for all finished tasks: arm it when the first one arrives.
+      if (!hadFinished) enqueue.raise({ type: 'sweep' }, { id: SWEEP_ID, delay: context.cleanupDelay });
+    }
+  }
+  return { running: context.running - event.settled.length, now: later(context, event.at), seq };
+}
+
+/**
+ * Admits pending tasks — the best head among the queues a rate limit lets start one — while fewer
+ * than `maxConcurrentTasks` run, given `running` and `now` (a `sync` in the same step may have
+ * changed them). Emits `admit`; when a rate limit holds tasks back, schedules one `tick` for when
+ * it frees up. Returns the context fields that change, if any.
+ */
+function admit(
+  context: SupervisorContext,
+  running: number,
+  now: number,
+  enqueue: Enqueue,
+): { running: number; wakeAt?: number } | undefined {
+  const { queues, pending, rateWindow, groupRateLimit, groupWindows } = context;
+  const runningBefore = running;
+  let wakeAt: number | undefined;
+  const admitted: TaskId[] = [];
+  while (running < context.maxConcurrentTasks && pending.size > 0) {
+    if (rateWindow && !rateWindow.allows(now)) {
+      wakeAt = rateWindow.freesAt(now);
+      break;
+    }
+    // The best head among the queues allowed to start one: the ungrouped queue, and each group
+    // whose own limit allows it. Groups are few (one per provider, say), so this scan is
+    // O(groups); each queue operation is O(log n). Without groups it is one peek.
+    let best: QueuedTask | undefined;
+    let bestKey = '';
+    if (queues.size === 1) {
+      best = liveHead(queues.get('')!, pending);
+    } else {
+      for (const [key, queue] of queues) {
+        const head = liveHead(queue, pending);
+        if (head === undefined) {
+          if (key !== '') queues.delete(key);
+          continue;
+        }
+        const window = key === '' ? undefined : groupWindows.get(key);
+        if (window && !window.allows(now)) {
+          const frees = window.freesAt(now);
+          wakeAt = wakeAt === undefined ? frees : Math.min(wakeAt, frees);
+          continue;
+        }
+        if (best === undefined || before(head, best)) {
+          best = head;
+          bestKey = key;
+        }
+      }
+    }
+    const bestQueue = best === undefined ? undefined : queues.get(bestKey);
+    if (best === undefined || bestQueue === undefined) break;
+    bestQueue.shift();
+    pending.delete(best.taskId);
+    running += 1;
+    admitted.push(best.taskId);
+    rateWindow?.record(now);
+    if (bestKey !== '' && groupRateLimit) {
+      let window = groupWindows.get(bestKey);
+      if (!window) groupWindows.set(bestKey, (window = new RateWindow(groupRateLimit)));
+      window.record(now);
+    }
+  }
+  let changes: { running: number; wakeAt?: number } | undefined = running === runningBefore ? undefined : { running };
+  // Wake up when a rate limit frees a start, if one is holding tasks back.
+  if (pending.size > 0 && running < context.maxConcurrentTasks && wakeAt !== undefined && wakeAt !== context.wakeAt) {
+    enqueue.cancel(TICK_ID);
+    enqueue.raise({ type: 'tick', at: wakeAt }, { id: TICK_ID, delay: Math.max(0, wakeAt - now) });
+    changes = { running, wakeAt };
+  }
+  if (admitted.length > 0) enqueue.emit({ type: 'admit', taskIds: admitted });
+  return changes;
+}
+
 /**
  * The queue owner. In `open` it admits pending tasks — highest priority first, FIFO within a
  * priority — while fewer than `maxConcurrentTasks` run and the rate limits allow; `paused` and
@@ -134,86 +248,19 @@ export const supervisorMachine = setup({
   },
   actions: {
     sync: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'sync') return;
-      const { queues, pending, finished } = context;
-      let seq = context.seq;
-      for (const entry of event.submitted) {
-        entry.seq = seq++;
-        const key = entry.group ?? '';
-        let queue = queues.get(key);
-        if (!queue) queues.set(key, (queue = new PriorityQueue<QueuedTask>()));
-        queue.push(entry);
-        pending.add(entry.taskId);
-      }
-      for (const taskId of event.withdrawn) pending.delete(taskId);
-      if (context.autoCleanup) {
-        const hadFinished = finished.size > 0;
-        for (const taskId of event.withdrawn) finished.push({ taskId, at: event.at });
-        for (const taskId of event.settled) finished.push({ taskId, at: event.at });
-        // One timer for all finished tasks: arm it when the first one arrives.
-        if (!hadFinished && finished.size > 0) {
-          enqueue.raise({ type: 'sweep' }, { id: SWEEP_ID, delay: context.cleanupDelay });
-        }
-      }
-      enqueue.assign({ running: context.running - event.settled.length, now: later(context, event.at), seq });
+      if (event.type === 'sync') enqueue.assign(record(context, event, enqueue));
     }),
     admit: enqueueActions(({ context, enqueue }) => {
-      const { queues, pending, rateWindow, groupRateLimit, groupWindows, now } = context;
-      let running = context.running;
-      let wakeAt: number | undefined;
-      const admitted: TaskId[] = [];
-      while (running < context.maxConcurrentTasks && pending.size > 0) {
-        if (rateWindow && !rateWindow.allows(now)) {
-          wakeAt = rateWindow.freesAt(now);
-          break;
-        }
-        // The best head among the queues allowed to start one: the ungrouped queue, and each group
-        // whose own limit allows it. Groups are few (one per provider, say), so this scan is
-        // O(groups); each queue operation is O(log n). Without groups it is one peek.
-        let best: QueuedTask | undefined;
-        let bestKey = '';
-        if (queues.size === 1) {
-          best = liveHead(queues.get('')!, pending);
-        } else {
-          for (const [key, queue] of queues) {
-            const head = liveHead(queue, pending);
-            if (head === undefined) {
-              if (key !== '') queues.delete(key);
-              continue;
-            }
-            const window = key === '' ? undefined : groupWindows.get(key);
-            if (window && !window.allows(now)) {
-              const frees = window.freesAt(now);
-              wakeAt = wakeAt === undefined ? frees : Math.min(wakeAt, frees);
-              continue;
-            }
-            if (best === undefined || before(head, best)) {
-              best = head;
-              bestKey = key;
-            }
-          }
-        }
-        const bestQueue = best === undefined ? undefined : queues.get(bestKey);
-        if (best === undefined || bestQueue === undefined) break;
-        bestQueue.shift();
-        pending.delete(best.taskId);
-        running += 1;
-        admitted.push(best.taskId);
-        rateWindow?.record(now);
-        if (bestKey !== '' && groupRateLimit) {
-          let window = groupWindows.get(bestKey);
-          if (!window) groupWindows.set(bestKey, (window = new RateWindow(groupRateLimit)));
-          window.record(now);
-        }
-      }
-      // Wake up when a rate limit frees a start, if one is holding tasks back.
-      if (pending.size > 0 && running < context.maxConcurrentTasks && wakeAt !== undefined && wakeAt !== context.wakeAt) {
-        enqueue.cancel(TICK_ID);
-        enqueue.raise({ type: 'tick', at: wakeAt }, { id: TICK_ID, delay: Math.max(0, wakeAt - now) });
-        enqueue.assign({ wakeAt });
-      }
-      if (running !== context.running) enqueue.assign({ running });
-      if (admitted.length > 0) enqueue.emit({ type: 'admit', taskIds: admitted });
+      const changes = admit(context, context.running, context.now, enqueue);
+      if (changes) enqueue.assign(changes);
+    }),
+    // `sync` then `admit` as one action with one `assign`: it runs once per batch of task facts,
+    // and each `assign` copies the context and clones the snapshot.
+    syncAndAdmit: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'sync') return;
+      const recorded = record(context, event, enqueue);
+      const changes = admit(context, recorded.running, recorded.now, enqueue);
+      enqueue.assign(changes ? { ...recorded, ...changes } : recorded);
     }),
     sweep: enqueueActions(({ context, enqueue }) => {
       const { finished, cleanupDelay } = context;
@@ -278,7 +325,7 @@ export const supervisorMachine = setup({
   states: {
     open: {
       on: {
-        sync: { actions: ['sync', 'admit'] },
+        sync: { actions: 'syncAndAdmit' },
         tick: { actions: ['noteTime', 'clearWake', 'admit'] },
         configure: { actions: ['noteTime', 'configure', 'admit'] },
         pause: { target: 'paused', actions: 'noteTime' },

@@ -39,7 +39,8 @@ export interface BackgroundConfig {
    */
   autoCleanup?: boolean;
   /**
-   * How long a finished task stays visible in `tasks`, `getTask()` and the registry, in ms.
+   * How long a finished task stays visible in `tasks`, `getTask()` and the registry, in ms. `0`
+   * removes it as soon as the supervisor hears it finished (within a microtask), without a timer.
    * @defaultValue 300_000 (5 minutes)
    */
   cleanupDelay?: number;

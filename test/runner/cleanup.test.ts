@@ -52,6 +52,30 @@ describe('auto-cleanup', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  describe('when cleanupDelay is 0', () => {
+    it('removes finished tasks without a timer, even while no timer can run', async () => {
+      const runner = new BackgroundRunner({ maxConcurrentTasks: 10, cleanupDelay: 0 });
+      // A producer whose tasks all settle in microtasks never lets a timer phase run.
+      for (let batch = 0; batch < 5; batch += 1) {
+        for (let i = 0; i < 100; i += 1) void runner.submit(async () => i);
+        await runner.onIdle();
+        await Promise.resolve();
+        expect(runner.tasks.length).toBe(0);
+      }
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    it('keeps the handle readable after removal', async () => {
+      const runner = new BackgroundRunner({ cleanupDelay: 0 });
+      const task = await runner.submit(() => 'done');
+      await expect(task.wait()).resolves.toBe('done');
+      await runner.onIdle();
+      await Promise.resolve();
+      expect(runner.getTask(task.id)).toBeUndefined();
+      expect(task.status).toBe('completed');
+    });
+  });
+
   it('does not keep the process alive for its cleanup timer', async () => {
     vi.useRealTimers();
     const runner = new BackgroundRunner({ cleanupDelay: 300_000 });
