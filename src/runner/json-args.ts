@@ -21,31 +21,27 @@ function reject(path: string, what: string, fix: string): never {
 }
 
 function checkJson(value: unknown, path: string, ancestors: object[], inArray: boolean): void {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return;
-    case 'number':
-      if (!Number.isFinite(value)) reject(path, `\`${value}\``, 'JSON turns it into null; pass a finite number, or null');
-      return;
-    case 'undefined':
-      if (inArray) reject(path, '`undefined`', 'JSON turns it into null in an array; pass null instead');
-      return;
-    case 'bigint':
-      reject(path, `a BigInt \`${value}n\``, 'JSON cannot hold it; pass it as a string (String(value)) and convert in the handler');
-    // eslint-disable-next-line no-fallthrough
-    case 'symbol':
-      reject(path, `a symbol \`${String(value)}\``, 'JSON cannot hold it; pass a string');
-    // eslint-disable-next-line no-fallthrough
-    case 'function':
-      reject(
-        path,
-        `a function${value.name ? ` \`${value.name}\`` : ''}`,
-        'a named task cannot carry code; define what it does in the handler, or submit a function instead of a name',
-      );
-    // eslint-disable-next-line no-fallthrough
-    default:
-      break;
+  const type = typeof value;
+  if (type === 'string' || type === 'boolean') return;
+  if (type === 'number') {
+    if (!Number.isFinite(value)) reject(path, `\`${String(value)}\``, 'JSON turns it into null; pass a finite number, or null');
+    return;
+  }
+  if (type === 'undefined') {
+    if (inArray) reject(path, '`undefined`', 'JSON turns it into null in an array; pass null instead');
+    return;
+  }
+  if (type === 'bigint') {
+    reject(path, `a BigInt \`${String(value)}n\``, 'JSON cannot hold it; pass it as a string (String(value)) and convert in the handler');
+  }
+  if (type === 'symbol') reject(path, `a symbol \`${String(value)}\``, 'JSON cannot hold it; pass a string');
+  if (type === 'function') {
+    const { name } = value as { name?: string };
+    reject(
+      path,
+      `a function${name ? ` \`${name}\`` : ''}`,
+      'a named task cannot carry code; define what it does in the handler, or submit a function instead of a name',
+    );
   }
   if (value === null) return;
   const object = value as object;

@@ -83,6 +83,12 @@ describe('tasklane CLI', () => {
       expect(stderr).toContain('Usage: tasklane <command> [options]');
     });
 
+    it('prints the usage and exits 0 with --help', async () => {
+      const { code, stdout } = await cli(['--help']);
+      expect(code).toBe(0);
+      expect(stdout).toContain('Exit codes: 0 ok, 1 not found, 2 usage.');
+    });
+
     it('exits 1 when the database file does not exist, without creating it', async () => {
       const { code, stderr } = await cli(['list', '--db', join(db.dir, 'missing.db')]);
       expect(code).toBe(1);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { BackgroundRunner, UnknownHandlerError, isRunnerError } from '../../src/index.js';
-import type { TaskContext } from '../../src/index.js';
+import type { BackgroundTask, TaskContext } from '../../src/index.js';
 
 describe('BackgroundRunner named handlers', () => {
   describe('define and submit by name', () => {
@@ -25,6 +25,13 @@ describe('BackgroundRunner named handlers', () => {
       const task = await runner.submit('flaky', { name: 'custom', retries: 1 });
       await expect(task.wait()).resolves.toBe('ok');
       expect([task.name, task.attempt]).toEqual(['custom', 2]);
+    });
+
+    it('types a named task by the result type given, and a function task by its return type', () => {
+      const runner = new BackgroundRunner().define('n', () => 1);
+      expectTypeOf(runner.submit<number>('n')).toEqualTypeOf<Promise<BackgroundTask<number>>>();
+      expectTypeOf(runner.submit('n')).toEqualTypeOf<Promise<BackgroundTask<unknown>>>();
+      expectTypeOf(runner.submit(async () => 'x')).toEqualTypeOf<Promise<BackgroundTask<string>>>();
     });
 
     it('lists the defined names and chains definitions', () => {

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -66,6 +67,21 @@ describe('sqliteStore', () => {
       const raw = new Database(db.path, { readonly: true });
       expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
       raw.close();
+    });
+
+    it('reads back any JSON args and result exactly as JSON would', async () => {
+      const r = runner();
+      r.define('echo', (...args: unknown[]) => args.slice(0, -1));
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.jsonValue(), { maxLength: 4 }), async (args) => {
+          const task = await r.submit('echo', { args });
+          await task.wait();
+          await flushMicrotasks(2);
+          const expected = JSON.parse(JSON.stringify(args)) as unknown;
+          expect(open().get(task.id)).toMatchObject({ args: expected, result: expected, status: 'completed' });
+        }),
+        { numRuns: 30 },
+      );
     });
 
     it('writes the intermediate states too: a running task is on disk as running', async () => {
