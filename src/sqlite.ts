@@ -15,8 +15,9 @@ export interface SqliteStoreOptions {
   /**
    * How old a lock's heartbeat must be, in ms, before another runner may take the lock over even
    * though its process may still exist (a hung process, a reused pid, another host). A lock whose
-   * process is gone (same host) is taken over at once. The holder renews it every 250 ms.
-   * @defaultValue 10_000
+   * process is gone (same host) is taken over at once. The holder renews it every 250 ms, when its
+   * event loop is free: keep it well above your longest synchronous stretch of work.
+   * @defaultValue 30_000
    */
   staleAfter?: number | undefined;
 }
@@ -135,7 +136,7 @@ export class SqliteTaskStore implements TaskStore {
 
   constructor(options: SqliteStoreOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
-    const { path, mustExist = false, staleAfter = 10_000 } = options;
+    const { path, mustExist = false, staleAfter = 30_000 } = options;
     if (typeof path !== 'string' || path === '') throw new TypeError(`Expected \`path\` to be a non-empty string, got ${describe(path)}`);
     if (typeof staleAfter !== 'number' || !(staleAfter > 0)) {
       throw new RangeError(`Expected \`staleAfter\` to be a positive number of milliseconds, got ${describe(staleAfter)}`);
@@ -210,7 +211,10 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   poll(owner: StoreOwner): TaskId[] {
-    this.#db.prepare('UPDATE lock SET heartbeat = ? WHERE id = 1 AND owner = ?').run(Date.now(), owner.id);
+    const renewed = this.#db.prepare('UPDATE lock SET heartbeat = ? WHERE id = 1 AND owner = ?').run(Date.now(), owner.id);
+    // The lock was taken over (this process stalled past `staleAfter`): take it back if its new
+    // holder is gone, else throw StoreLockedError, which the runner reports on its 'error' event.
+    if (renewed.changes === 0) this.acquire(owner);
     return this.#db
       .prepare(`SELECT id FROM tasks WHERE cancel_requested = 1 AND status IN ${ACTIVE}`)
       .pluck()

@@ -36,6 +36,8 @@ export class StoreSync {
   readonly #now: () => number;
   #scheduled = false;
   #closed = false;
+  /** Whether the last poll failed: a failure is reported once, not every 250 ms. */
+  #failing = false;
   readonly #timer: ReturnType<typeof setInterval>;
 
   constructor(options: {
@@ -121,8 +123,10 @@ export class StoreSync {
     let ids: TaskId[];
     try {
       ids = this.store.poll(this.owner);
+      this.#failing = false;
     } catch (error) {
-      this.#onError(error);
+      if (!this.#failing) this.#onError(error);
+      this.#failing = true;
       return;
     }
     if (ids.length > 0) this.#onCancelRequested(ids);

@@ -2,13 +2,27 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackgroundRunner, StoreLockedError, TaskCancelledError, isRunnerError } from '../../src/index.js';
-import type { TaskContext } from '../../src/index.js';
+import type { RunnerEvents, TaskContext, TaskStore } from '../../src/index.js';
 import { sqliteStore } from '../../src/sqlite.js';
 import type { SqliteTaskStore } from '../../src/sqlite.js';
 import { deadPid, tempDb } from '../helpers/store.js';
 import { deferred, flushMicrotasks } from '../helpers/tasks.js';
+
+/** A TaskStore of your own: here one that forwards to `store` except for `overrides`. */
+function delegate(store: SqliteTaskStore, overrides: Partial<TaskStore>): TaskStore {
+  return {
+    location: store.location,
+    acquire: (owner) => store.acquire(owner),
+    write: (records) => store.write(records),
+    poll: (owner) => store.poll(owner),
+    recoverable: (owner) => store.recoverable(owner),
+    get: (id) => store.get(id),
+    release: (owner) => store.release(owner),
+    ...overrides,
+  };
+}
 
 describe('sqliteStore', () => {
   let db: ReturnType<typeof tempDb>;
@@ -169,6 +183,55 @@ describe('sqliteStore', () => {
       expect(store.requestCancel('left-pending')).toMatchObject({ outcome: 'cancelled', task: { status: 'cancelled', delivered: false } });
       expect(store.requestCancel(done.id)).toMatchObject({ outcome: 'finished', task: { status: 'completed' } });
       expect(store.requestCancel('nope')).toEqual({ outcome: 'not-found' });
+    });
+  });
+
+  describe('when the store fails', () => {
+    it('reports a failed write on the error event (source store) and writes it on a later poll', async () => {
+      const store = open();
+      let failures = 1;
+      const flaky = delegate(store, {
+        write: (records) => {
+          if (failures-- > 0) throw new Error('disk full');
+          store.write(records);
+        },
+      });
+      const r = new BackgroundRunner({ store: flaky });
+      runners.push(r);
+      const errors: Parameters<RunnerEvents['error']>[0][] = [];
+      r.on('error', (event) => errors.push(event));
+      const task = await r.submit(() => 1);
+      await task.wait();
+      await vi.waitFor(() => expect(open().get(task.id)?.status).toBe('completed'), { timeout: 5_000 });
+      expect(errors).toEqual([{ error: new Error('disk full'), source: 'store', taskId: undefined }]);
+    });
+
+    it('reports once, with StoreLockedError, that a live process took its lock', async () => {
+      const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
+      try {
+        const store = open();
+        let polls = 0;
+        const counted = delegate(store, {
+          poll: (owner) => {
+            polls += 1;
+            return store.poll(owner);
+          },
+        });
+        const r = new BackgroundRunner({ store: counted });
+        runners.push(r);
+        const errors: unknown[] = [];
+        r.on('error', ({ error }) => errors.push(error));
+        const raw = new Database(db.path);
+        raw.prepare("UPDATE lock SET owner = 'thief', pid = ?").run(sleeper.pid);
+        raw.close();
+        await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5_000 });
+        const seen = polls;
+        await vi.waitFor(() => expect(polls).toBeGreaterThanOrEqual(seen + 2), { timeout: 5_000 });
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toBeInstanceOf(StoreLockedError);
+      } finally {
+        sleeper.kill();
+      }
     });
   });
 
