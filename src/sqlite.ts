@@ -130,8 +130,8 @@ export class SqliteTaskStore implements TaskStore {
   readonly location: string;
   readonly #db: Database.Database;
   readonly #staleAfter: number;
-  readonly #upsert: Database.Statement<[Record<string, unknown>]>;
-  readonly #writeAll: (rows: Record<string, unknown>[]) => void;
+  readonly #upsert: Database.Statement<unknown[]>;
+  readonly #writeAll: (rows: unknown[][]) => void;
   #closed = false;
 
   constructor(options: SqliteStoreOptions) {
@@ -151,9 +151,7 @@ export class SqliteTaskStore implements TaskStore {
       INSERT INTO tasks (id, name, handler, args, status, attempt, max_attempts, timeout, retry_on_timeout, backoff,
         priority, grp, metadata, progress, message, result, error, created_at, started_at, completed_at, delivered,
         owner, updated_at)
-      VALUES (@id, @name, @handler, @args, @status, @attempt, @max_attempts, @timeout, @retry_on_timeout, @backoff,
-        @priority, @grp, @metadata, @progress, @message, @result, @error, @created_at, @started_at, @completed_at,
-        @delivered, @owner, @updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET name = excluded.name, handler = excluded.handler, args = excluded.args,
         status = excluded.status, attempt = excluded.attempt, max_attempts = excluded.max_attempts,
         timeout = excluded.timeout, retry_on_timeout = excluded.retry_on_timeout, backoff = excluded.backoff,
@@ -161,8 +159,8 @@ export class SqliteTaskStore implements TaskStore {
         message = excluded.message, result = excluded.result, error = excluded.error,
         started_at = excluded.started_at, completed_at = excluded.completed_at, delivered = excluded.delivered,
         owner = excluded.owner, updated_at = excluded.updated_at`);
-    this.#writeAll = this.#db.transaction((rows: Record<string, unknown>[]) => {
-      for (const row of rows) this.#upsert.run(row);
+    this.#writeAll = this.#db.transaction((rows: unknown[][]) => {
+      for (const row of rows) this.#upsert.run(...row);
     });
   }
 
@@ -179,33 +177,34 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   write(records: readonly Omit<StoredTask, 'cancelRequested'>[]): void {
-    const rows: Record<string, unknown>[] = [];
+    const rows: unknown[][] = [];
     for (const r of records) {
-      rows.push({
-        id: r.id,
-        name: r.name,
-        handler: r.handler,
-        args: r.args === null ? null : JSON.stringify(r.args),
-        status: r.status,
-        attempt: r.attempt,
-        max_attempts: r.maxAttempts,
-        timeout: r.timeout,
-        retry_on_timeout: r.retryOnTimeout ? 1 : 0,
-        backoff: JSON.stringify(r.backoff),
-        priority: r.priority,
-        grp: r.group,
-        metadata: toJson(r.metadata) ?? '{}',
-        progress: r.progress,
-        message: r.message,
-        result: r.status === 'completed' ? toJson(r.result) : null,
-        error: r.error === null ? null : toJson(r.error),
-        created_at: r.createdAt,
-        started_at: r.startedAt,
-        completed_at: r.completedAt,
-        delivered: r.delivered ? 1 : 0,
-        owner: r.owner,
-        updated_at: r.updatedAt,
-      });
+      // In the column order of the INSERT above.
+      rows.push([
+        r.id,
+        r.name,
+        r.handler,
+        r.args === null ? null : JSON.stringify(r.args),
+        r.status,
+        r.attempt,
+        r.maxAttempts,
+        r.timeout,
+        r.retryOnTimeout ? 1 : 0,
+        backoffJson(r.backoff),
+        r.priority,
+        r.group,
+        toJson(r.metadata) ?? '{}',
+        r.progress,
+        r.message,
+        r.status === 'completed' ? toJson(r.result) : null,
+        r.error === null ? null : toJson(r.error),
+        r.createdAt,
+        r.startedAt,
+        r.completedAt,
+        r.delivered ? 1 : 0,
+        r.owner,
+        r.updatedAt,
+      ]);
     }
     this.#writeAll(rows);
   }
@@ -327,6 +326,15 @@ function isProcessAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+const backoffTexts = new WeakMap<Backoff, string>();
+
+/** Most tasks share one backoff object: stringify it once. */
+function backoffJson(backoff: Backoff): string {
+  let text = backoffTexts.get(backoff);
+  if (text === undefined) backoffTexts.set(backoff, (text = JSON.stringify(backoff)));
+  return text;
 }
 
 /** JSON text, or `null` for what JSON cannot hold (`undefined`, a cycle, a BigInt). */
