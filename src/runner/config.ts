@@ -119,7 +119,11 @@ export interface ResolvedConfig {
  * @typeParam TResult - what the work resolves to.
  */
 export interface SubmitOptions<TResult = unknown> {
-  /** Arguments for the work: it is called as `fn(...args, context)`. @defaultValue [] */
+  /**
+   * Arguments for the work: it is called as `fn(...args, context)`. For a task submitted by name
+   * they must be JSON data (checked at submit time), since a store keeps them as JSON.
+   * @defaultValue []
+   */
   args?: readonly unknown[];
   /** A readable name for lists and events. @defaultValue the function's name, else `'task'` */
   name?: string;
