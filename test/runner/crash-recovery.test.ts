@@ -35,9 +35,12 @@ async function runAndKill(db: string, log: string): Promise<Submitted> {
     // 12 quick ones done, and 6 slow ones (3 function, 3 named) hold every slot.
     if (submitted && completed.size === 12 && started.size === 18) break;
   }
+  if (!submitted || completed.size !== 12 || started.size !== 18) {
+    throw new Error(`the child exited early: ${completed.size} completed, ${started.size} started`);
+  }
   child.kill('SIGKILL');
   expect(await exited).toBe('SIGKILL');
-  return submitted!;
+  return submitted;
 }
 
 function logLines(log: string): { kind: string; id: string; attempt: number; pid: number }[] {
