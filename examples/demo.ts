@@ -68,6 +68,7 @@ const STYLE: Record<TaskStatus, (s: string) => string> = {
   completed: pc.green,
   failed: pc.red,
   cancelled: pc.magenta,
+  lost: pc.red,
 };
 const ICON: Record<TaskStatus, string> = {
   pending: '·',
@@ -76,6 +77,7 @@ const ICON: Record<TaskStatus, string> = {
   completed: '✔',
   failed: '✖',
   cancelled: '■',
+  lost: '?',
 };
 
 function bar(progress: number, width = 20): string {

@@ -63,6 +63,72 @@ export class TaskFailedError extends RunnerError {
   }
 }
 
+/**
+ * A task's process died while the task was `pending`, `running` or `retrying`, and the runner that
+ * reconciled the store could not re-run it: it was submitted as a function (which cannot be
+ * stored), or the runner was created with `resume: 'mark-lost'`. The task ends `lost` with it.
+ *
+ * @example
+ * ```ts
+ * runner.on('lost', ({ task }) => console.warn(task.error?.message));
+ * ```
+ */
+export class TaskLostError extends RunnerError {
+  override name = 'TaskLostError' as const;
+  /** The task that was lost. */
+  readonly taskId: TaskId;
+  /** The state the task was in when its process died. */
+  readonly lastStatus: string;
+  constructor(taskId: TaskId, lastStatus: string, why: 'function' | 'mark-lost') {
+    super(
+      why === 'function'
+        ? `Task "${taskId}" was ${lastStatus} when its process died; it cannot be re-run because it was submitted as a function — submit it by name with runner.define() to have it re-queued`
+        : `Task "${taskId}" was ${lastStatus} when its process died; it was not re-run because the runner was created with resume: 'mark-lost'`,
+    );
+    this.taskId = taskId;
+    this.lastStatus = lastStatus;
+  }
+}
+
+/**
+ * `submit(name)` named a handler that was never registered with `runner.define(name, fn)`.
+ */
+export class UnknownHandlerError extends RunnerError {
+  override name = 'UnknownHandlerError' as const;
+  /** The name that was submitted. */
+  readonly handler: string;
+  constructor(handler: string, defined: readonly string[]) {
+    super(
+      `No handler named ${JSON.stringify(handler)}; define it first with runner.define(${JSON.stringify(handler)}, fn)` +
+        (defined.length > 0 ? ` (defined: ${defined.map((name) => JSON.stringify(name)).join(', ')})` : ' (none are defined)'),
+    );
+    this.handler = handler;
+  }
+}
+
+/**
+ * A runner tried to open a store that another live runner holds. Two runners on one store would
+ * both re-queue the same tasks, so the second one is refused. A lock whose process has died (or
+ * whose heartbeat is older than the store's `staleAfter`) is taken over instead.
+ */
+export class StoreLockedError extends RunnerError {
+  override name = 'StoreLockedError' as const;
+  /** Where the store is (its file path). */
+  readonly location: string;
+  /** The pid of the process holding the lock. */
+  readonly pid: number;
+  /** The host the holder runs on. */
+  readonly host: string;
+  constructor(location: string, pid: number, host: string) {
+    super(
+      `The task store ${location} is in use by another runner (pid ${pid} on ${host}); stop that runner first, or give this one another store file`,
+    );
+    this.location = location;
+    this.pid = pid;
+    this.host = host;
+  }
+}
+
 const NON_RETRYABLE = Symbol.for('tasklane.nonRetryable');
 
 /**

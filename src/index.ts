@@ -1,5 +1,5 @@
 export { BackgroundRunner } from './runner/background-runner.js';
-export type { SubmitAgentOptions } from './runner/background-runner.js';
+export type { RecoverResult, SubmitAgentOptions } from './runner/background-runner.js';
 export { BackgroundTask } from './runner/background-task.js';
 export type { TaskRecord } from './runner/background-task.js';
 export type { BackgroundConfig, RunnerClock, StreamItem, SubmitOptions, TaskResult } from './runner/config.js';
@@ -28,14 +28,18 @@ export type {
   RateLimit,
 } from './machines/supervisor-machine.js';
 export type { AgentLike } from './actors/run-agent.js';
+export type { StoredError, StoredTask, StoreOwner, TaskStore } from './store/task-store.js';
 export {
   NonRetryableError,
   QueueFullError,
   RunnerError,
   RunnerStoppedError,
+  StoreLockedError,
   TaskCancelledError,
   TaskFailedError,
+  TaskLostError,
   TaskTimeoutError,
+  UnknownHandlerError,
   WaitTimeoutError,
   isRunnerError,
 } from './errors.js';

@@ -3,9 +3,10 @@ export type TaskId = string;
 
 /**
  * The state a task is in. `pending`, `running` and `retrying` (waiting out the backoff between
- * attempts) are active; the other three are final, and a task reaches exactly one of them.
+ * attempts) are active; the other four are final, and a task reaches exactly one of them. `lost`
+ * is only reached through a store: the task's process died and the task could not be re-run.
  */
-export type TaskStatus = 'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'cancelled';
+export type TaskStatus = 'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'cancelled' | 'lost';
 
 /**
  * The task states as constants, for code ported from Python's `TaskStatus.COMPLETED`.
@@ -22,14 +23,15 @@ export const TaskStatus = Object.freeze({
   COMPLETED: 'completed',
   FAILED: 'failed',
   CANCELLED: 'cancelled',
+  LOST: 'lost',
 } as const satisfies Record<string, TaskStatus>);
 
-/** The three final states. */
-export type FinalTaskStatus = Extract<TaskStatus, 'completed' | 'failed' | 'cancelled'>;
+/** The four final states. */
+export type FinalTaskStatus = Extract<TaskStatus, 'completed' | 'failed' | 'cancelled' | 'lost'>;
 
 /** @internal */
 export function isFinalStatus(status: TaskStatus): status is FinalTaskStatus {
-  return status === 'completed' || status === 'failed' || status === 'cancelled';
+  return status === 'completed' || status === 'failed' || status === 'cancelled' || status === 'lost';
 }
 
 /**

@@ -96,7 +96,9 @@ export interface TaskMachineInput {
 /**
  * Commands a task actor accepts. `start` comes from the supervisor, `cancel` from the user,
  * `progress`/`done`/`error` from the running work; `timeout` and `retry` are delayed events the
- * machine schedules itself (on entering `running` and `retrying`).
+ * machine schedules itself (on entering `running` and `retrying`). `lose` comes from a runner
+ * reconciling a store: the process that ran the task died and the task cannot be re-run; `error`
+ * says why (a `TaskLostError`).
  */
 export type TaskMachineEvent =
   | { type: 'start'; at: number }
@@ -112,7 +114,8 @@ export type TaskMachineEvent =
   | { type: 'error'; error: Error; at: number }
   | { type: 'timeout' }
   | { type: 'retry'; at: number }
-  | { type: 'cancel'; at: number; reason?: string | undefined };
+  | { type: 'cancel'; at: number; reason?: string | undefined }
+  | { type: 'lose'; at: number; error: Error };
 
 /** The delayed events' ids, so leaving the state cancels exactly that timer. */
 const TIMEOUT_ID = 'task.timeout';
@@ -193,6 +196,12 @@ const updates = {
     completedAt: e.at,
     retryAt: undefined,
   }),
+  lose: (c: TaskMachineContext, e: Extract<TaskMachineEvent, { type: 'lose' }>): TaskMachineContext => ({
+    ...c,
+    error: e.error,
+    completedAt: e.at,
+    retryAt: undefined,
+  }),
 };
 
 const timeoutError = (c: TaskMachineContext) => new TaskTimeoutError(c.taskId, c.timeout ?? 0);
@@ -210,8 +219,8 @@ export interface ExecuteInput {
 const idleWork = fromCallback<TaskMachineEvent, ExecuteInput>(() => undefined);
 
 /**
- * One task's lifecycle: `pending → running → completed | failed | cancelled`, with `retrying`
- * between attempts.
+ * One task's lifecycle: `pending → running → completed | failed | cancelled | lost`, with
+ * `retrying` between attempts.
  *
  * - `running` invokes the `execute` actor with the task's work; leaving `running` for any reason
  *   stops that actor, which aborts the work's `AbortSignal`.
@@ -272,6 +281,7 @@ export const taskMachine = setup({
       on: {
         start: { target: 'running', actions: assign(({ context, event }) => updates.start(context, event.at)) },
         cancel: { target: 'cancelled', actions: assign(({ context, event }) => updates.cancel(context, event)) },
+        lose: { target: 'lost', actions: assign(({ context, event }) => updates.lose(context, event)) },
       },
     },
     running: {
@@ -308,6 +318,7 @@ export const taskMachine = setup({
           },
         ],
         cancel: { target: 'cancelled', actions: assign(({ context, event }) => updates.cancel(context, event)) },
+        lose: { target: 'lost', actions: assign(({ context, event }) => updates.lose(context, event)) },
       },
     },
     retrying: {
@@ -316,11 +327,13 @@ export const taskMachine = setup({
       on: {
         retry: { target: 'running', actions: assign(({ context, event }) => updates.start(context, event.at)) },
         cancel: { target: 'cancelled', actions: assign(({ context, event }) => updates.cancel(context, event)) },
+        lose: { target: 'lost', actions: assign(({ context, event }) => updates.lose(context, event)) },
       },
     },
     completed: { type: 'final' },
     failed: { type: 'final' },
     cancelled: { type: 'final' },
+    lost: { type: 'final' },
   },
 });
 
@@ -375,10 +388,9 @@ export function transitionTask(
   context: TaskMachineContext,
   event: TaskMachineEvent,
 ): [TaskStatus, TaskMachineContext] | undefined {
-  if (event.type === 'cancel') {
-    return status === 'pending' || status === 'running' || status === 'retrying'
-      ? ['cancelled', updates.cancel(context, event)]
-      : undefined;
+  if (event.type === 'cancel' || event.type === 'lose') {
+    if (status !== 'pending' && status !== 'running' && status !== 'retrying') return undefined;
+    return event.type === 'cancel' ? ['cancelled', updates.cancel(context, event)] : ['lost', updates.lose(context, event)];
   }
   if (status === 'pending') return event.type === 'start' ? ['running', updates.start(context, event.at)] : undefined;
   if (status === 'retrying') return event.type === 'retry' ? ['running', updates.start(context, event.at)] : undefined;

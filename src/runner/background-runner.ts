@@ -1,23 +1,50 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { EventEmitter } from 'eventemitter3';
 import { createActor } from 'xstate';
 import { agentWork } from '../actors/run-agent.js';
 import { Execution, runFunctionLogic } from '../actors/run-function.js';
 import type { Collect } from '../actors/run-function.js';
-import { describe, QueueFullError, RunnerStoppedError, WaitTimeoutError } from '../errors.js';
+import {
+  describe,
+  QueueFullError,
+  RunnerStoppedError,
+  TaskLostError,
+  UnknownHandlerError,
+  WaitTimeoutError,
+} from '../errors.js';
 import { supervisorMachine } from '../machines/supervisor-machine.js';
 import type { QueuedTask, SupervisorActor } from '../machines/supervisor-machine.js';
 import { initialTaskContext, taskMachine, transitionTask } from '../machines/task-machine.js';
 import type { TaskActor, TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-machine.js';
 import { isFinalStatus, VALIDATE_ARGS } from '../types.js';
-import type { TaskId, TaskStatus } from '../types.js';
+import type { StoredTask } from '../store/task-store.js';
+import type { TaskFunction, TaskId, TaskStatus } from '../types.js';
 import { BackgroundTask } from './background-task.js';
 import type { TaskHost, TaskRecord } from './background-task.js';
 import { checkBackoff, checkFunction, checkPositiveInteger, checkTimeout, invalid, resolveConfig } from './config.js';
 import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './config.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
+import { checkJsonArgs } from './json-args.js';
 import { createTaskRegistry } from './registry.js';
+import { fromStoredError, StoreSync } from './store-sync.js';
+import type { SubmitInfo } from './store-sync.js';
 import type { TaskRegistry } from './registry.js';
+
+/** What `runner.recover()` resolves with. */
+export interface RecoverResult {
+  /** Named tasks a dead process left active, queued again here with their ids and attempt counts. */
+  requeued: BackgroundTask[];
+  /** Tasks ended `lost` (function tasks; every active task with `resume: 'mark-lost'`). */
+  lost: BackgroundTask[];
+  /** Tasks found finished whose outcome had not been delivered (including ones cancelled through the store). */
+  finished: BackgroundTask[];
+  /**
+   * Ids of named tasks left in the store untouched because no handler of their name is defined
+   * yet: `define()` it and call `recover()` again (or let the next process do it).
+   */
+  waiting: TaskId[];
+}
 
 /** Options of `runner.submitAgent(agent, prompt, options)`. */
 export type SubmitAgentOptions<TResult = unknown> = Omit<SubmitOptions<TResult>, 'args'>;
@@ -53,6 +80,9 @@ export class BackgroundRunner {
   readonly #taskLogic = taskMachine.provide({ actors: { execute: runFunctionLogic } });
   readonly #host: TaskHost;
   #registry: TaskRegistry | undefined;
+  readonly #handlers = new Map<string, TaskFunction>();
+  /** Present only with a `store`: every store-related cost sits behind `#sync !== undefined`. */
+  readonly #sync: StoreSync | undefined;
   #idleWaiters: (() => void)[] = [];
   #stopped = false;
   /** `stop({ drain: true })` has begun: no more submits. */
@@ -71,6 +101,20 @@ export class BackgroundRunner {
   constructor(options: BackgroundConfig = {}) {
     this.#config = resolveConfig(options);
     const { clock } = this.#config;
+    if (this.#config.store) {
+      this.#sync = new StoreSync({
+        store: this.#config.store,
+        owner: { id: randomUUID(), pid: process.pid, host: hostname() },
+        now: clock.now,
+        onCancelRequested: (ids) => {
+          for (const id of ids) {
+            const task = this.#tasks.get(id);
+            if (task) this.#cancel(task, 'cancel requested through the store');
+          }
+        },
+        onError: (error) => this.#report(error, 'store', undefined),
+      });
+    }
     // tasklane's own timers never hold the process open: the work's own I/O does, and a finished
     // task's cleanup timer must not keep a script alive for `cleanupDelay`.
     const systemClock = {
@@ -108,10 +152,10 @@ export class BackgroundRunner {
   }
 
   /** The options in force, defaults applied. */
-  get config(): Readonly<Omit<ResolvedConfig, 'clock' | 'inspect'>> {
-    const { defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize } = this.#config;
+  get config(): Readonly<Omit<ResolvedConfig, 'clock' | 'inspect' | 'store' | 'onRecovered'>> {
+    const { defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume } = this.#config;
     const { maxConcurrentTasks } = this.#supervisor.getSnapshot().context;
-    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize };
+    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume };
   }
 
   /** The supervisor actor that owns the queue (for inspection and tests). */
@@ -144,8 +188,54 @@ export class BackgroundRunner {
     fn: (...args: any[]) => TResult | PromiseLike<TResult>, // eslint-disable-line @typescript-eslint/no-explicit-any
     options?: SubmitOptions<TaskResult<Awaited<TResult>>, StreamItem<Awaited<TResult>>>,
   ): Promise<BackgroundTask<TaskResult<Awaited<TResult>>>>;
+  /**
+   * Submits a task by the name of a handler registered with {@link BackgroundRunner.define}. Its
+   * `args` must be JSON data: they are what a store keeps, so that a restarted process can run the
+   * task again.
+   *
+   * @throws UnknownHandlerError when no handler has that name; TypeError naming the argument
+   *   (`args[1].when`) when an argument is not JSON data (a function, a cycle, a BigInt, a Date…).
+   *
+   * @example
+   * ```ts
+   * runner.define('research', async (topic: string, ctx: TaskContext) => lookUp(topic, ctx.signal));
+   * const task = await runner.submit<string>('research', { args: ['AI'] });
+   * ```
+   */
+  async submit<TResult = unknown>(name: string, options?: SubmitOptions<TResult>): Promise<BackgroundTask<TResult>>;
   async submit(fn: unknown, options: SubmitOptions = {}): Promise<BackgroundTask> {
     return this.#submit(fn, options);
+  }
+
+  /**
+   * Registers `handler` under `name`, for `submit(name, { args })`. Named tasks can be re-queued
+   * after a crash (see the `store` option and {@link BackgroundRunner.recover}); the handler is
+   * called like a submitted function, as `handler(...args, context)`.
+   *
+   * @returns the runner, so definitions chain.
+   * @throws TypeError for an empty name, a non-function handler, or a name already defined.
+   *
+   * @example
+   * ```ts
+   * runner
+   *   .define('research', async (topic: string, ctx: TaskContext) => research(topic, ctx.signal))
+   *   .define('summarise', async (text: string) => summarise(text));
+   * ```
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  define(name: string, handler: (...args: any[]) => unknown): this {
+    if (typeof name !== 'string' || name === '') invalid('name', 'a non-empty string', name);
+    if (typeof handler !== 'function') invalid('handler', 'a function', handler);
+    if (this.#handlers.has(name)) {
+      throw new TypeError(`A handler named ${JSON.stringify(name)} is already defined; each name can be defined once per runner`);
+    }
+    this.#handlers.set(name, handler as TaskFunction);
+    return this;
+  }
+
+  /** The names registered with `define()`, in definition order. */
+  get handlers(): string[] {
+    return [...this.#handlers.keys()];
   }
 
   /**
@@ -164,6 +254,71 @@ export class BackgroundRunner {
     const agentName = (agent as { name?: unknown }).name;
     const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
     return this.#submit<TResult>(work, { ...options, name, args: [prompt] });
+  }
+
+  /**
+   * Reconciles the store with what a dead process left behind. Call it once your handlers are
+   * defined (it never runs by itself, so no re-queued task can start before its handler exists):
+   *
+   * - named tasks left `pending`, `running` or `retrying` are queued again with their id, args,
+   *   priority and attempt count (at-least-once: one that was running runs again), unless
+   *   `resume: 'mark-lost'`; a crash does not use up a retry;
+   * - function tasks left active end `lost` with a `TaskLostError` (their code was never stored);
+   * - tasks whose cancel was requested through the store while no runner held it end `cancelled`;
+   * - finished tasks whose outcome was never delivered, the lost ones, and later the re-queued ones
+   *   when they finish, go to `onRecovered` and the `'recovered'` event (they are recorded as
+   *   delivered only when one of those received them);
+   * - named tasks whose handler is not defined are left untouched in the store and listed in
+   *   `waiting`: define the handler and call `recover()` again.
+   *
+   * Calling it again is safe: tasks it already took over are skipped.
+   *
+   * @returns what it did, with the task handles.
+   * @throws TypeError without a `store`; `RunnerStoppedError` after `stop()`.
+   *
+   * @example
+   * ```ts
+   * const runner = new BackgroundRunner({ store: sqliteStore({ path: 'tasks.db' }), onRecovered: report });
+   * runner.define('research', research);
+   * const { requeued, lost } = await runner.recover();
+   * ```
+   */
+  async recover(): Promise<RecoverResult> {
+    const sync = this.#sync;
+    if (sync === undefined) invalid('store', "a TaskStore for recover(); pass { store: sqliteStore({ path }) } from 'tasklane/sqlite'", undefined);
+    if (this.#closing) throw new RunnerStoppedError('recover tasks');
+    const result: RecoverResult = { requeued: [], lost: [], finished: [], waiting: [] };
+    const now = this.#config.clock.now();
+    for (const row of sync.store.recoverable(sync.owner)) {
+      if (this.#tasks.has(row.id)) continue;
+      const info: SubmitInfo = { handler: row.handler, args: row.args, priority: row.priority, group: row.group };
+      if (isFinalStatus(row.status)) {
+        result.finished.push(this.#restoreFinished(row, row.status, restoredContext(row, null, false), info));
+        continue;
+      }
+      if (row.cancelRequested) {
+        const reason = 'cancel requested through the store while no runner held it';
+        const cancelled = updatesAfter(row, { type: 'cancel', at: now, reason });
+        result.finished.push(this.#restoreFinished(row, 'cancelled', cancelled, info));
+        continue;
+      }
+      const handler = row.handler === null ? undefined : this.#handlers.get(row.handler);
+      if (row.handler !== null && this.#config.resume === 'requeue') {
+        if (handler === undefined) {
+          result.waiting.push(row.id);
+          continue;
+        }
+        const execution = new Execution(row.id, handler as (...a: unknown[]) => unknown, row.args ?? [], this.#config.clock.now);
+        const task = new BackgroundTask(this.#host, restoredContext(row, execution, true), (t) => this.#deliver(t), undefined);
+        sync.track(task, info);
+        this.#enqueue(task, row.priority, row.group ?? undefined);
+        result.requeued.push(task);
+        continue;
+      }
+      const error = new TaskLostError(row.id, row.status, row.handler === null ? 'function' : 'mark-lost');
+      result.lost.push(this.#restoreFinished(row, 'lost', updatesAfter(row, { type: 'lose', at: now, error }), info));
+    }
+    return result;
   }
 
   /** Every task the runner still holds (finished ones until cleanup), in submission order. */
@@ -291,6 +446,8 @@ export class BackgroundRunner {
     this.#closing = true;
     this.#batch = undefined;
     this.#supervisor.send({ type: 'stop' });
+    // Write the cancellations, then give the store up so another runner may take it.
+    this.#sync?.close();
     this.#releaseIdleWaiters();
   }
 
@@ -380,7 +537,14 @@ export class BackgroundRunner {
 
   #submit<TResult>(fn: unknown, options: SubmitOptions<TResult>): BackgroundTask<TResult> {
     if (this.#closing) throw new RunnerStoppedError('submit a task');
-    if (typeof fn !== 'function') invalid('fn', 'a function', fn);
+    let handler: string | undefined;
+    if (typeof fn !== 'function') {
+      if (typeof fn !== 'string') invalid('fn', 'a function or the name of a defined handler', fn);
+      handler = fn;
+      fn = this.#handlers.get(handler);
+      if (fn === undefined) throw new UnknownHandlerError(handler, [...this.#handlers.keys()]);
+      if (options !== null && typeof options === 'object' && Array.isArray(options.args)) checkJsonArgs(options.args);
+    }
     if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
     const { args = [], name, onComplete, onProgress, onChunk, collect, metadata = {}, priority = 0, group, retries = 0, retryOnTimeout = true } =
       options;
@@ -409,7 +573,7 @@ export class BackgroundRunner {
     const now = this.#config.clock.now();
     const context = initialTaskContext({
       taskId,
-      name: name ?? (fn.name || 'task'),
+      name: name ?? (handler ?? ((fn as TaskFunction).name || 'task')),
       timeout,
       metadata,
       createdAt: now,
@@ -419,14 +583,22 @@ export class BackgroundRunner {
       retryOnTimeout,
     });
     const task = new BackgroundTask<TResult>(this.#host, context, onComplete, onProgress, onChunk);
-    this.#tasks.set(taskId, task as BackgroundTask);
-    if (this.#config.inspect) this.#materialize(task as BackgroundTask);
+    if (this.#sync !== undefined) {
+      this.#sync.track(task as BackgroundTask, { handler: handler ?? null, args: handler === undefined ? null : [...args], priority, group: group ?? null });
+    }
+    this.#enqueue(task as BackgroundTask, priority, group);
+    return task;
+  }
+
+  /** Makes a new pending task known to the runner and queues it. */
+  #enqueue(task: BackgroundTask, priority: number, group: string | undefined): void {
+    this.#tasks.set(task.id, task);
+    if (this.#config.inspect) this.#materialize(task);
     this.#registry?.trigger.upsert({ summary: task._summary() });
     this.#active += 1;
     this.#pending += 1;
-    if (this.#listens('submitted')) this.#emit('submitted', { task: task as BackgroundTask });
-    this.#tellSubmitted({ taskId, priority, group, seq: 0 });
-    return task;
+    if (this.#listens('submitted')) this.#emit('submitted', { task });
+    this.#tellSubmitted({ taskId: task.id, priority, group, seq: 0 });
   }
 
   /** Sends an event to a task: to its actor if it has one, else through the compact transition. */
@@ -451,6 +623,7 @@ export class BackgroundRunner {
     if (previous === status && previousContext === context) return;
     task._status = status;
     task._context = context;
+    if (this.#sync !== undefined) this.#sync.touch(task);
     const execution = context.work as Execution;
 
     if (previous === status) {
@@ -510,6 +683,7 @@ export class BackgroundRunner {
     if (this.#listens(status)) {
       if (status === 'completed') this.#emit('completed', { task });
       else if (status === 'failed') this.#emit('failed', { task, error: context.error! });
+      else if (status === 'lost') this.#emit('lost', { task, error: context.error! });
       else this.#emit('cancelled', { task });
     }
     if (previous === 'pending') this.#tell('withdrawn', task.id);
@@ -585,6 +759,29 @@ export class BackgroundRunner {
     // A task actor in a final state has already stopped and left the actor system by itself.
   }
 
+  /** Shows a task recovered in a final state: held until cleanup like any finished task, and delivered. */
+  #restoreFinished(row: StoredTask, status: TaskStatus, context: TaskMachineContext, info: SubmitInfo): BackgroundTask {
+    const task = new BackgroundTask(this.#host, context, undefined, undefined);
+    task._status = status;
+    this.#tasks.set(task.id, task);
+    this.#registry?.trigger.upsert({ summary: task._summary() });
+    // Known to the supervisor only as finished, so cleanup removes it after `cleanupDelay`.
+    this.#tell('withdrawn', task.id);
+    if (status === 'lost' && this.#listens('lost')) this.#emit('lost', { task, error: context.error! });
+    if (status !== row.status || !row.delivered) this.#deliver(task);
+    this.#sync?.track(task, info);
+    return task;
+  }
+
+  /** Hands a recovered task's outcome to `onRecovered` and the `'recovered'` event. */
+  #deliver(task: BackgroundTask): void {
+    const { onRecovered } = this.#config;
+    const received = onRecovered !== undefined || this.#listens('recovered');
+    if (onRecovered) this.#call('onRecovered', task, () => onRecovered(task));
+    if (this.#listens('recovered')) this.#emit('recovered', { task });
+    this.#sync?.setUndelivered(task.id, !received);
+  }
+
   #idle(): void {
     this.#releaseIdleWaiters();
     this.#emit('idle', {});
@@ -646,7 +843,7 @@ export class BackgroundRunner {
     return wrapped;
   }
 
-  #call(source: 'onComplete' | 'onProgress' | 'onChunk', task: BackgroundTask, fn: () => void): void {
+  #call(source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered', task: BackgroundTask, fn: () => void): void {
     try {
       fn();
     } catch (error) {
@@ -654,7 +851,11 @@ export class BackgroundRunner {
     }
   }
 
-  #report(error: unknown, source: 'onComplete' | 'onProgress' | 'onChunk' | 'listener', taskId: TaskId | undefined): void {
+  #report(
+    error: unknown,
+    source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store',
+    taskId: TaskId | undefined,
+  ): void {
     if (this.#emitter.listenerCount('error') > 0) {
       this.#emit('error', { error, source, taskId });
       return;
@@ -662,6 +863,37 @@ export class BackgroundRunner {
     const message = error instanceof Error ? error.message : String(error);
     process.emitWarning(`tasklane: ${source} for task ${taskId ?? '-'} threw: ${message}`, { code: 'TASKLANE_CALLBACK_ERROR' });
   }
+}
+
+/** A task's context rebuilt from its stored record; `requeue` readies it to start again. */
+function restoredContext(row: StoredTask, work: unknown, requeue: boolean): TaskMachineContext {
+  const base = initialTaskContext({
+    taskId: row.id,
+    name: row.name,
+    timeout: row.timeout ?? undefined,
+    metadata: row.metadata,
+    createdAt: row.createdAt,
+    work,
+    // A crash does not use up a retry: the interrupted attempt gets its run again.
+    maxAttempts: requeue ? Math.max(row.maxAttempts, row.attempt + 1) : row.maxAttempts,
+    backoff: row.backoff,
+    retryOnTimeout: row.retryOnTimeout,
+  });
+  return {
+    ...base,
+    attempt: row.attempt,
+    startedAt: row.startedAt ?? undefined,
+    completedAt: requeue ? undefined : (row.completedAt ?? undefined),
+    progress: row.progress,
+    message: row.message ?? undefined,
+    result: requeue ? undefined : (row.result ?? undefined),
+    error: requeue || row.error === null ? undefined : fromStoredError(row.error),
+  };
+}
+
+/** The context after ending a stored active task with `cancel` or `lose`, through the machine's own transition. */
+function updatesAfter(row: StoredTask, event: Extract<TaskMachineEvent, { type: 'cancel' | 'lose' }>): TaskMachineContext {
+  return transitionTask('pending', restoredContext(row, null, false), event)![1];
 }
 
 function unref<T>(handle: T): T {

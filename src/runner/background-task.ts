@@ -94,7 +94,7 @@ export class BackgroundTask<TResult = unknown> {
   get name(): string {
     return this._context.name;
   }
-  /** `'pending' | 'running' | 'completed' | 'failed' | 'cancelled'`; compare with `TaskStatus.*`. */
+  /** `'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'cancelled' | 'lost'`; compare with `TaskStatus.*`. */
   get status(): TaskStatus {
     return this._status;
   }
@@ -162,7 +162,7 @@ export class BackgroundTask<TResult = unknown> {
   get isRunning(): boolean {
     return this._status === 'running';
   }
-  /** Whether the task reached a final state: completed, failed or cancelled. */
+  /** Whether the task reached a final state: completed, failed, cancelled or lost. */
   get isCompleted(): boolean {
     return isFinalStatus(this._status);
   }

@@ -2,6 +2,7 @@ import type { InspectionEvent, Observer } from 'xstate';
 import { describe } from '../errors.js';
 import type { Backoff } from '../machines/task-machine.js';
 import type { RateLimit } from '../machines/rate-window.js';
+import type { TaskStore } from '../store/task-store.js';
 import type { BackgroundTask } from './background-task.js';
 
 /** The longest delay `setTimeout` honours (about 24.8 days); longer ones would fire at once. */
@@ -73,6 +74,28 @@ export interface BackgroundConfig {
    * @defaultValue the global `setTimeout`/`clearTimeout` and `Date.now`
    */
   clock?: RunnerClock | undefined;
+  /**
+   * Where to keep every task so a crash loses nothing: `sqliteStore({ path })` from
+   * `tasklane/sqlite`, or your own {@link TaskStore}. The runner takes the store's lock at once
+   * (a second live runner on the same store throws `StoreLockedError`), writes every transition
+   * in one transaction per event-loop turn, and releases the store on `stop()`. Call
+   * `await runner.recover()` after your `define()` calls to pick up what a dead process left.
+   * @defaultValue undefined (in memory only)
+   */
+  store?: TaskStore | undefined;
+  /**
+   * What `recover()` does with named tasks a dead process left `pending`, `running` or
+   * `retrying`: `'requeue'` runs them again (at least once: a task that was running may run a
+   * second time), `'mark-lost'` ends them `lost`. Function tasks always end `lost`.
+   * @defaultValue 'requeue'
+   */
+  resume?: 'requeue' | 'mark-lost' | undefined;
+  /**
+   * Receives each task whose outcome a dead process could not deliver: tasks `recover()` finds
+   * finished but undelivered or ends `lost`, and re-queued tasks when they finish (their
+   * `onComplete` died with the process). The `'recovered'` event gets the same tasks.
+   */
+  onRecovered?: ((task: BackgroundTask) => void) | undefined;
 }
 
 /** @internal Options after defaults and validation. */
@@ -86,6 +109,9 @@ export interface ResolvedConfig {
   cleanupDelay: number;
   inspect: BackgroundConfig['inspect'];
   clock: Required<RunnerClock>;
+  store: TaskStore | undefined;
+  resume: 'requeue' | 'mark-lost';
+  onRecovered: ((task: BackgroundTask) => void) | undefined;
 }
 
 /**
@@ -113,7 +139,11 @@ export type StreamItem<T> = T extends AsyncIterable<infer TItem> ? TItem : unkno
  * @typeParam TResult - what the work resolves to.
  */
 export interface SubmitOptions<TResult = unknown, TChunk = unknown> {
-  /** Arguments for the work: it is called as `fn(...args, context)`. @defaultValue [] */
+  /**
+   * Arguments for the work: it is called as `fn(...args, context)`. For a task submitted by name
+   * they must be JSON data (checked at submit time), since a store keeps them as JSON.
+   * @defaultValue []
+   */
   args?: readonly unknown[];
   /** A readable name for lists and events. @defaultValue the function's name, else `'task'` */
   name?: string;
@@ -236,6 +266,15 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   if (clock !== undefined && (typeof clock?.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function')) {
     invalid('clock', 'an object with setTimeout and clearTimeout', clock);
   }
+  const { store, resume = 'requeue', onRecovered } = options;
+  if (store !== undefined) {
+    const methods = ['acquire', 'write', 'poll', 'recoverable', 'get', 'release'] as const;
+    if (store === null || typeof store !== 'object' || methods.some((m) => typeof store[m] !== 'function')) {
+      invalid('store', `a TaskStore (an object with ${methods.join(', ')}), e.g. sqliteStore({ path }) from 'tasklane/sqlite'`, store);
+    }
+  }
+  if (resume !== 'requeue' && resume !== 'mark-lost') invalid('resume', "'requeue' or 'mark-lost'", resume);
+  checkFunction('onRecovered', onRecovered);
   const resolvedClock: Required<RunnerClock> = clock
     ? {
         setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
@@ -258,5 +297,8 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
     cleanupDelay,
     inspect,
     clock: resolvedClock,
+    store,
+    resume,
+    onRecovered,
   };
 }

@@ -26,13 +26,29 @@ export interface RunnerEvents {
   failed: (event: { task: BackgroundTask; error: Error }) => void;
   /** A task entered `cancelled`, from `pending` or `running`. */
   cancelled: (event: { task: BackgroundTask }) => void;
+  /**
+   * A task entered `lost` while `recover()` reconciled a store: its process died and it could not
+   * be re-run (it was submitted as a function, or `resume` is `'mark-lost'`). `error` is a `TaskLostError`.
+   */
+  lost: (event: { task: BackgroundTask; error: Error }) => void;
+  /**
+   * A task whose outcome a dead process could not deliver: found finished but undelivered or
+   * ended `lost` by `recover()`, or a re-queued task that has now finished. Same as the
+   * `onRecovered` option.
+   */
+  recovered: (event: { task: BackgroundTask }) => void;
   /** Nothing is pending or running any more. */
   idle: (event: Record<string, never>) => void;
   /**
-   * A callback of yours threw: an `onComplete`/`onProgress` option or an event listener.
+   * A callback of yours threw (an `onComplete`/`onProgress`/`onRecovered` option or an event
+   * listener), or writing to the store failed (`source: 'store'`; the write is retried).
    * Without an `'error'` listener, tasklane emits a process warning instead.
    */
-  error: (event: { error: unknown; source: 'onComplete' | 'onProgress' | 'onChunk' | 'listener'; taskId: TaskId | undefined }) => void;
+  error: (event: {
+    error: unknown;
+    source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store';
+    taskId: TaskId | undefined;
+  }) => void;
 }
 
 /** The name of one of the runner's events. */

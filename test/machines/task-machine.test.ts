@@ -1,7 +1,7 @@
 import { getSimplePaths } from '@xstate/graph';
 import { createActor, fromCallback, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { NonRetryableError, TaskCancelledError, TaskTimeoutError, taskMachine } from '../../src/index.js';
+import { NonRetryableError, TaskCancelledError, TaskLostError, TaskTimeoutError, taskMachine } from '../../src/index.js';
 import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../../src/index.js';
 import { transitionTask } from '../../src/machines/task-machine.js';
 
@@ -26,6 +26,7 @@ const events: TaskMachineEvent[] = [
   { type: 'timeout' },
   { type: 'retry', at: 1_100 },
   { type: 'cancel', at: 1_040, reason: 'user' },
+  { type: 'lose', at: 1_050, error: new TaskLostError('t1', 'running', 'function') },
 ];
 
 /** The parts of a context two runs can be compared on (errors compared by name and message). */
@@ -47,17 +48,17 @@ describe('taskMachine', () => {
 
   it('reaches every state of the lifecycle', () => {
     const ends = new Set(paths.map((path) => path.state.value));
-    expect([...ends].sort()).toEqual(['cancelled', 'completed', 'failed', 'pending', 'retrying', 'running']);
+    expect([...ends].sort()).toEqual(['cancelled', 'completed', 'failed', 'lost', 'pending', 'retrying', 'running']);
   });
 
   it('walks a few hundred distinct paths', () => {
     expect(paths.length).toBeGreaterThan(50);
   });
 
-  it('ends in exactly the final states completed, failed and cancelled', () => {
+  it('ends in exactly the final states completed, failed, cancelled and lost', () => {
     for (const path of paths) {
       const final = path.state.status === 'done';
-      expect(final).toBe(['completed', 'failed', 'cancelled'].includes(path.state.value as string));
+      expect(final).toBe(['completed', 'failed', 'cancelled', 'lost'].includes(path.state.value as string));
     }
   });
 
@@ -182,6 +183,27 @@ describe('taskMachine', () => {
       clock.increment(100);
       expect(actor.getSnapshot().value).toBe('cancelled');
       expect(actor.getSnapshot().context.attempt).toBe(1);
+    });
+  });
+
+  describe('when a store reconciliation loses it', () => {
+    it('ends lost from running with the TaskLostError, stopping the execute actor', () => {
+      let stopped = 0;
+      const machine = taskMachine.provide({ actors: { execute: fromCallback(() => () => void (stopped += 1)) } });
+      const actor = createActor(machine, { input: input() }).start();
+      actor.send({ type: 'start', at: 0 });
+      const error = new TaskLostError('t1', 'running', 'function');
+      actor.send({ type: 'lose', at: 7, error });
+      const { value, context, status } = actor.getSnapshot();
+      expect([value, status, context.error, context.completedAt, stopped]).toEqual(['lost', 'done', error, 7, 1]);
+      expect(error.message).toMatch(/submitted as a function.*runner\.define\(\)/);
+    });
+
+    it('ignores lose in a final state', () => {
+      const actor = createActor(taskMachine, { input: input() }).start();
+      actor.send({ type: 'cancel', at: 1 });
+      actor.send({ type: 'lose', at: 2, error: new TaskLostError('t1', 'pending', 'mark-lost') });
+      expect(actor.getSnapshot().value).toBe('cancelled');
     });
   });
 

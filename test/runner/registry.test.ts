@@ -10,7 +10,7 @@ describe('registry', () => {
     const a = await runner.submit(() => gate.promise, { name: 'a' });
     const { context } = runner.registry.getSnapshot();
     expect(context.tasks.get(a.id)).toMatchObject({ name: 'a', status: 'running', progress: 0 });
-    expect(context.counts).toEqual({ pending: 0, running: 1, retrying: 0, completed: 0, failed: 0, cancelled: 0 });
+    expect(context.counts).toEqual({ pending: 0, running: 1, retrying: 0, completed: 0, failed: 0, cancelled: 0, lost: 0 });
     gate.resolve(undefined);
   });
 
@@ -46,7 +46,7 @@ describe('registry', () => {
     runner.clearCompleted();
     const after = runner.registry.getSnapshot().context;
     expect(after.tasks.size).toBe(0);
-    expect(after.counts).toEqual({ pending: 0, running: 0, retrying: 0, completed: 0, failed: 0, cancelled: 0 });
+    expect(after.counts).toEqual({ pending: 0, running: 0, retrying: 0, completed: 0, failed: 0, cancelled: 0, lost: 0 });
     expect(after.version).toBeGreaterThan(before.version);
     expect(ok.result).toBe(1);
   });
