@@ -311,6 +311,7 @@ function create(scope: Scope, input: RunnerLogicInput | undefined, lost: Persist
   }
   // Throws TypeError/RangeError for a bad option: xstate turns that into an `error` snapshot.
   const runner = new BackgroundRunner(options);
+  for (const [name, fn] of Object.entries(handlers)) runner.define(name, fn);
   const instance: Instance = { runner, handlers, requests: new Map(), submitting: undefined, stopped: false, cleanups: [], lost };
   instances.set(scope.self, instance);
   byRunner.set(runner, instance);
@@ -405,18 +406,13 @@ function submit(instance: Instance, event: RunnerSubmitEvent, scope: Scope): voi
       reject(new TypeError('Expected one of `fn` or `handler` in a task.submit event, got both'));
       return;
     }
-    // TODO(#4): route named submits through `runner.define(name, fn)` / `runner.submit(name, …)`
-    // once BackgroundRunner has them; until then names resolve from this actor's `handlers` input.
-    if (typeof handler !== 'string' || !Object.hasOwn(instance.handlers, handler)) {
-      const known = Object.keys(instance.handlers);
-      reject(
-        new TypeError(
-          `Expected \`handler\` to be the name of one of the runner's handlers (${known.length ? known.join(', ') : 'none: pass `handlers` in its input'}), got ${describe(handler)}`,
-        ),
-      );
+    if (typeof handler !== 'string') {
+      reject(new TypeError(`Expected \`handler\` to be the name of a handler (a string), got ${describe(handler)}`));
       return;
     }
-    work = instance.handlers[handler];
+    // The runner resolves the name among its defined handlers (the input's `handlers`), checks that
+    // the args are JSON data, and refuses an unknown name with UnknownHandlerError.
+    work = handler;
     name ??= handler;
   } else if (fn === undefined) {
     reject(new TypeError('Expected a task.submit event to carry `fn` (a function) or `handler` (a name), got neither'));
@@ -427,7 +423,7 @@ function submit(instance: Instance, event: RunnerSubmitEvent, scope: Scope): voi
   instance.submitting = { requestId };
   let promise: Promise<unknown>;
   try {
-    promise = instance.runner.submit(work as RunnerLogicWork, submitOptions);
+    promise = typeof work === 'string' ? instance.runner.submit(work, submitOptions) : instance.runner.submit(work as RunnerLogicWork, submitOptions);
   } finally {
     instance.submitting = undefined;
   }

@@ -180,8 +180,8 @@ describe('backgroundRunnerLogic', () => {
 
   describe('when an event is bad', () => {
     it.each([
-      ['an unknown handler', { type: 'task.submit', handler: 'nope', requestId: 'q' }, /Expected `handler` to be the name of one of the runner's handlers \(research\), got `"nope"` \(string\)/],
-      ['a non-function fn', { type: 'task.submit', fn: 42 as never, requestId: 'q' }, /Expected `fn` to be a function, got `42` \(number\)/],
+      ['an unknown handler', { type: 'task.submit', handler: 'nope', requestId: 'q' }, /No handler named "nope"; define it first with runner.define\("nope", fn\) \(defined: "research"\)/],
+      ['a non-function fn', { type: 'task.submit', fn: 42 as never, requestId: 'q' }, /Expected `fn` to be a function or the name of a defined handler, got `42` \(number\)/],
       ['neither fn nor handler', { type: 'task.submit', requestId: 'q' }, /got neither/],
       ['both fn and handler', { type: 'task.submit', fn: () => 1, handler: 'research', requestId: 'q' }, /got both/],
       ['a bad option', { type: 'task.submit', fn: () => 1, timeout: -5, requestId: 'q' }, /Expected `timeout` to be a number of milliseconds/],
@@ -192,7 +192,7 @@ describe('backgroundRunnerLogic', () => {
 
       const [rejected] = received();
       expect(rejected).toMatchObject({ type: 'task.rejected', requestId: 'q' });
-      expect(['TypeError', 'RangeError']).toContain((rejected as { error: Error }).error.name);
+      expect(['TypeError', 'RangeError', 'UnknownHandlerError']).toContain((rejected as { error: Error }).error.name);
       expect((rejected as { error: Error }).error.message).toMatch(message);
       expect(actor.getSnapshot().value).toBe('working');
 
@@ -393,7 +393,7 @@ describe('backgroundRunnerLogic', () => {
       restored.send({ type: 'forward', event: { type: 'task.submit', handler: 'research', requestId: 'x' } });
       await waitFor(restored, (s) => s.context.received.length > 0);
       expect(restored.getSnapshot().context.received[0]).toMatchObject({ type: 'task.rejected', requestId: 'x' });
-      expect((restored.getSnapshot().context.received[0] as { error: Error }).error.message).toMatch(/none: pass `handlers` in its input/);
+      expect((restored.getSnapshot().context.received[0] as { error: Error }).error.message).toMatch(/No handler named "research"; define it first with runner.define\("research", fn\) \(none are defined\)/);
       restored.stop();
     });
   });
