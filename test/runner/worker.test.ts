@@ -52,7 +52,7 @@ describe('BackgroundRunner with worker tasks', () => {
       // The tick due now counts too: if the loop was blocked throughout, it is the only one.
       maxLag = Math.max(maxLag, performance.now() - last - interval);
       // On the main thread the same work would hold the loop for 500 ms at a stretch, twice. In
-      // threads, only CPU contention on a busy machine delays the timer (tens of ms; see bench/CPU.md).
+      // threads, only CPU contention on a busy machine delays the timer (tens of ms; see bench/README.md).
       expect(maxLag).toBeLessThan(200);
     });
   });
