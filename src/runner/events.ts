@@ -40,7 +40,7 @@ export interface RunnerEvents {
   /** Nothing is pending or running any more. */
   idle: (event: Record<string, never>) => void;
   /**
-   * A callback of yours threw (an `onComplete`/`onProgress`/`onRecovered` option or an event
+   * A callback of yours threw (an `onComplete`/`onProgress`/`onChunk`/`onRecovered` option or an event
    * listener), or writing to the store failed (`source: 'store'`; the write is retried).
    * Without an `'error'` listener, tasklane emits a process warning instead.
    */
