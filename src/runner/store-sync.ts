@@ -108,13 +108,20 @@ export class StoreSync {
     }
   };
 
-  /** Flushes, stops polling and releases the store. Idempotent. */
+  /**
+   * Flushes, stops polling and releases the store. Idempotent. A failed release is reported like
+   * any store failure and does not throw: `stop()` must still finish (the lock then goes stale).
+   */
   close(): void {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
     clearInterval(this.#timer);
-    this.store.release(this.owner);
+    try {
+      this.store.release(this.owner);
+    } catch (error) {
+      this.#onError(error);
+    }
   }
 
   readonly #poll = (): void => {

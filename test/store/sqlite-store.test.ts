@@ -206,6 +206,22 @@ describe('sqliteStore', () => {
       expect(errors).toEqual([{ error: new Error('disk full'), source: 'store', taskId: undefined }]);
     });
 
+    it('reports a failed release on the error event (source store) and still stops: stop() resolves', async () => {
+      const store = open();
+      const stuck = delegate(store, {
+        release: () => {
+          throw new Error('database is locked');
+        },
+      });
+      const r = new BackgroundRunner({ store: stuck });
+      const errors: Parameters<RunnerEvents['error']>[0][] = [];
+      r.on('error', (event) => errors.push(event));
+      const task = await r.submit(() => new Promise(() => {}));
+      await expect(r.stop()).resolves.toBeUndefined();
+      expect([r.isStopped, task.status, open().get(task.id)?.status]).toEqual([true, 'cancelled', 'cancelled']);
+      expect(errors).toEqual([{ error: new Error('database is locked'), source: 'store', taskId: undefined }]);
+    });
+
     it('reports once, with StoreLockedError, that a live process took its lock', async () => {
       const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
       try {
