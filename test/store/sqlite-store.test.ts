@@ -7,7 +7,7 @@ import { BackgroundRunner, StoreLockedError, TaskCancelledError, isRunnerError }
 import type { RunnerEvents, TaskContext, TaskStore } from '../../src/index.js';
 import { sqliteStore } from '../../src/sqlite.js';
 import type { SqliteTaskStore } from '../../src/sqlite.js';
-import { deadPid, tempDb } from '../helpers/store.js';
+import { deadPid, leaveBehind, record, tempDb } from '../helpers/store.js';
 import { deferred, flushMicrotasks } from '../helpers/tasks.js';
 
 /** A TaskStore of your own: here one that forwards to `store` except for `overrides`. */
@@ -171,6 +171,21 @@ describe('sqliteStore', () => {
       expect(task.error?.message).toContain('cancel requested through the store');
       await flushMicrotasks();
       expect(open().get(task.id)?.status).toBe('cancelled');
+    });
+
+    it('ends a task the live runner does not hold (waiting for its handler) within a poll, for recover() to deliver', async () => {
+      leaveBehind(db.path, [record({ id: 'later', handler: 'later', status: 'pending' })]);
+      const r = runner();
+      expect((await r.recover()).waiting).toEqual(['later']);
+      expect(open().requestCancel('later')).toMatchObject({ outcome: 'requested' });
+      await vi.waitFor(() => expect(open().get('later')?.status).toBe('cancelled'), { timeout: 5_000 });
+      expect(open().get('later')).toMatchObject({ delivered: false, owner: 'dead-runner', error: { name: 'TaskCancelledError' } });
+      const onRecovered = vi.fn();
+      await r.stop();
+      const next = runner({ onRecovered });
+      next.define('later', () => 'ran');
+      const { finished, requeued } = await next.recover();
+      expect([finished.map((t) => [t.id, t.status]), requeued, onRecovered.mock.calls.length]).toEqual([[['later', 'cancelled']], [], 1]);
     });
 
     it('marks the record cancelled itself when no runner holds the store, and reports unknown and finished ids', async () => {
