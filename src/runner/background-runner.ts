@@ -9,6 +9,7 @@ import {
   describe,
   QueueFullError,
   RunnerStoppedError,
+  TaskCancelledError,
   TaskLostError,
   UnknownHandlerError,
   WaitTimeoutError,
@@ -107,9 +108,11 @@ export class BackgroundRunner {
         owner: { id: randomUUID(), pid: process.pid, host: hostname() },
         now: clock.now,
         onCancelRequested: (ids) => {
+          const reason = 'cancel requested through the store';
           for (const id of ids) {
             const task = this.#tasks.get(id);
-            if (task) this.#cancel(task, 'cancel requested through the store');
+            if (task) this.#cancel(task, reason);
+            else this.#sync!.cancelUnheld(id, new TaskCancelledError(id, reason));
           }
         },
         onError: (error) => this.#report(error, 'store', undefined),

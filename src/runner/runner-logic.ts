@@ -87,7 +87,10 @@ export interface TaskCompletedEvent extends TaskEventBase {
   type: 'task.completed';
   result: unknown;
 }
-/** The work threw or rejected after its last attempt, or timed out (`TaskTimeoutError`). */
+/**
+ * The work threw or rejected after its last attempt, or timed out (`TaskTimeoutError`); or the
+ * task was lost (`TaskLostError` from `runner.recover()`, a `RunnerError` for a restored snapshot).
+ */
 export interface TaskFailedEvent extends TaskEventBase {
   type: 'task.failed';
   error: Error;
@@ -194,6 +197,10 @@ const byRunner = new WeakMap<BackgroundRunner, Instance>();
  * spawning machine stops it), the runner stops: every pending and running task is cancelled (its
  * signal aborts) and no more events are sent. Bad input (an option, `handlers`) puts the actor in
  * `error` at creation, which reaches the parent as `xstate.error.actor.<id>` (`onError`).
+ *
+ * With a `store`, call `snapshot.context.runner.recover()` once the actor runs: re-queued tasks
+ * are reported from `task.submitted` on, tasks that end `lost` as `task.failed` (a `TaskLostError`),
+ * and every recovered task shows in the snapshot.
  *
  * A persisted snapshot holds the options and task summaries. Restored, it makes a new runner and,
  * on start, sends `task.failed` (a `RunnerError` saying the task was lost) for every task that had
@@ -385,12 +392,16 @@ function listen(instance: Instance, scope: Scope): void {
   on('completed', ({ task }) => post(instance, scope, { type: 'task.completed', ...final(task), result: task.result }));
   on('failed', ({ task, error }) => post(instance, scope, { type: 'task.failed', ...final(task), error }));
   on('cancelled', ({ task }) => post(instance, scope, { type: 'task.cancelled', ...final(task), error: task.error! }));
+  // `runner.recover()` ends a task `lost`: like a task lost by a restored snapshot, it is reported as failed.
+  on('lost', ({ task, error }) => post(instance, scope, { type: 'task.failed', ...final(task), error }));
 
-  // Cleanup (autoCleanup, clearCompleted) removes tasks without a runner event: refresh on those too.
+  // Cleanup (autoCleanup, clearCompleted) removes tasks, and `runner.recover()` restores finished
+  // ones, without a runner event: refresh on those too. A submit through this actor posts its own
+  // `task.submitted` right after the registry grows, so that growth needs no extra update.
   let size = runner.registry.getSnapshot().context.tasks.size;
   const subscription = runner.registry.subscribe((registrySnapshot) => {
     const next = registrySnapshot.context.tasks.size;
-    if (next < size) post(instance, scope, undefined);
+    if (next < size || (next > size && instance.submitting === undefined)) post(instance, scope, undefined);
     size = next;
   });
   instance.cleanups.push(() => subscription.unsubscribe());

@@ -108,13 +108,37 @@ export class StoreSync {
     }
   };
 
-  /** Flushes, stops polling and releases the store. Idempotent. */
+  /**
+   * Ends, in the store only, an active task this runner does not hold (a dead process's task not
+   * recovered yet, or one waiting for its handler) whose cancel was requested through the store:
+   * the same record a cancel with no runner holding the store writes, so `recover()` delivers it.
+   */
+  cancelUnheld(id: TaskId, error: Error): void {
+    try {
+      const row = this.store.get(id);
+      if (row === undefined || row.owner === this.owner.id || isFinalStatus(row.status)) return;
+      const now = this.#now();
+      const { cancelRequested: _, ...rest } = row;
+      this.store.write([{ ...rest, status: 'cancelled', error: toStoredError(error), completedAt: now, delivered: false, updatedAt: now }]);
+    } catch (failure) {
+      this.#onError(failure);
+    }
+  }
+
+  /**
+   * Flushes, stops polling and releases the store. Idempotent. A failed release is reported like
+   * any store failure and does not throw: `stop()` must still finish (the lock then goes stale).
+   */
   close(): void {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
     clearInterval(this.#timer);
-    this.store.release(this.owner);
+    try {
+      this.store.release(this.owner);
+    } catch (error) {
+      this.#onError(error);
+    }
   }
 
   readonly #poll = (): void => {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackgroundRunner } from '../../src/index.js';
 import type { BackgroundTask, TaskContext } from '../../src/index.js';
+import { sqliteStore } from '../../src/sqlite.js';
 import { deferred } from '../helpers/tasks.js';
 import type { Deferred } from '../helpers/tasks.js';
 
@@ -28,13 +29,17 @@ describe('BackgroundRunner invariants (fast-check)', () => {
     vi.useRealTimers();
   });
 
-  it('never exceeds the concurrency limit, admits FIFO, and ends every task in exactly one final state with onComplete called once', async () => {
+  it.each([
+    ['', false],
+    [', and with a store records that same final state for each', true],
+  ])('never exceeds the concurrency limit, admits FIFO, and ends every task in exactly one final state with onComplete called once%s', async (_, withStore) => {
     const unhandled = vi.fn();
     process.on('unhandledRejection', unhandled);
     try {
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.array(op, { minLength: 1, maxLength: 60 }), async (max, ops) => {
-          const runner = new BackgroundRunner({ maxConcurrentTasks: max, cleanupDelay: 30 });
+          const store = withStore ? sqliteStore({ path: ':memory:' }) : undefined;
+          const runner = new BackgroundRunner({ maxConcurrentTasks: max, cleanupDelay: 30, store });
           runner.on('error', () => undefined); // throwing callbacks are part of the test
           const gates: Deferred<string>[] = [];
           const tasks: BackgroundTask[] = [];
@@ -108,6 +113,19 @@ describe('BackgroundRunner invariants (fast-check)', () => {
           }
           expect(runner.isIdle).toBe(true);
           expect(runner.tasks).toEqual([]); // all cleaned up after cleanupDelay
+          if (store) {
+            // Cleanup forgets tasks in memory; the store keeps each one's single final state.
+            for (const task of tasks) {
+              const row = store.get(task.id);
+              expect([row?.status, row?.result ?? null, row?.error?.name, row?.delivered]).toEqual([
+                task.status,
+                task.status === 'completed' ? task.result : null,
+                task.error?.name,
+                true,
+              ]);
+            }
+            expect(store.recoverable({ id: 'another-runner', pid: process.pid, host: 'test' })).toEqual([]);
+          }
           await runner.stop();
         }),
         { numRuns: 150 },

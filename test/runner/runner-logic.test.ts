@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { assign, createActor, sendTo, setup, spawnChild, stopChild, waitFor } from 'xstate';
 import type { ActorRefFrom, Snapshot } from 'xstate';
-import { backgroundRunnerLogic, RunnerError, TaskCancelledError } from '../../src/index.js';
+import { backgroundRunnerLogic, RunnerError, TaskCancelledError, TaskLostError } from '../../src/index.js';
 import type { RunnerLogicEmitted, RunnerLogicEvent, RunnerLogicInput, RunnerLogicSnapshot, TaskContext } from '../../src/index.js';
+import { sqliteStore } from '../../src/sqlite.js';
+import { leaveBehind, record, tempDb } from '../helpers/store.js';
 import { deferred, flushMicrotasks, sleepWork } from '../helpers/tasks.js';
 
 type ParentEvent = RunnerLogicEmitted | { type: 'forward'; event: RunnerLogicEvent } | { type: 'leave' };
@@ -395,6 +397,31 @@ describe('backgroundRunnerLogic', () => {
       expect(restored.getSnapshot().context.received[0]).toMatchObject({ type: 'task.rejected', requestId: 'x' });
       expect((restored.getSnapshot().context.received[0] as { error: Error }).error.message).toMatch(/No handler named "research"; define it first with runner.define\("research", fn\) \(none are defined\)/);
       restored.stop();
+    });
+  });
+
+  describe('with a store, when its runner recovers what a dead process left behind', () => {
+    it('shows the recovered tasks in its snapshot and sends task.failed with a TaskLostError for each lost one', async () => {
+      const db = tempDb();
+      try {
+        leaveBehind(db.path, [
+          record({ id: 'gone', name: 'scan', handler: null, args: null, status: 'running', attempt: 1 }),
+          record({ id: 'done', status: 'completed', result: 3, delivered: false }),
+        ]);
+        const { actor, runnerActor, received } = start({ store: sqliteStore({ path: db.path }) });
+        const { runner } = runnerActor().getSnapshot().context;
+        await runner.recover();
+        await flushMicrotasks();
+
+        const { counts, tasks } = runnerActor().getSnapshot().context;
+        expect([counts.lost, counts.completed, tasks.size]).toEqual([1, 1, 2]);
+        expect(received()).toEqual([
+          { type: 'task.failed', taskId: 'gone', name: 'scan', requestId: undefined, error: expect.any(TaskLostError) },
+        ]);
+        actor.stop();
+      } finally {
+        db.cleanup();
+      }
     });
   });
 

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackgroundRunner } from '../../src/index.js';
 import type { BackgroundTask, TaskContext } from '../../src/index.js';
+import { sqliteStore } from '../../src/sqlite.js';
 import { deferred } from '../helpers/tasks.js';
 import type { Deferred } from '../helpers/tasks.js';
 
@@ -28,11 +29,15 @@ describe('scheduling invariants (fast-check)', () => {
     vi.useRealTimers();
   });
 
-  it('respects concurrency, the rate limit and priority order through retries, pauses and resizes; every task ends once', async () => {
+  it.each([
+    ['', false],
+    [', and with a store (some cancels made through it) records that same final state', true],
+  ])('respects concurrency, the rate limit and priority order through retries, pauses and resizes; every task ends once%s', async (_, withStore) => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 3 }), fc.array(op, { minLength: 1, maxLength: 50 }), async (initial, ops) => {
         const rate = { max: 3, interval: 200 };
-        const runner = new BackgroundRunner({ maxConcurrentTasks: initial, rateLimit: rate, cleanupDelay: 1 });
+        const store = withStore ? sqliteStore({ path: ':memory:' }) : undefined;
+        const runner = new BackgroundRunner({ maxConcurrentTasks: initial, rateLimit: rate, cleanupDelay: 1, store });
         let limit = initial;
         const calls: Deferred<string>[][] = [];
         const tasks: BackgroundTask[] = [];
@@ -82,7 +87,9 @@ describe('scheduling invariants (fast-check)', () => {
               if (tasks.length === 0) break;
               const i = step.index % tasks.length;
               const current = calls[i]!.at(-1);
-              if (step.kind === 'cancel') await tasks[i]!.cancel();
+              // With a store, every other cancel goes through it: the runner picks it up on its next poll.
+              if (step.kind === 'cancel' && store && step.index % 2 === 1) store.requestCancel(tasks[i]!.id);
+              else if (step.kind === 'cancel') await tasks[i]!.cancel();
               else if (step.kind === 'complete') current?.resolve(`r${i}`);
               else current?.reject(new Error(`f${i}`));
               break;
@@ -107,6 +114,8 @@ describe('scheduling invariants (fast-check)', () => {
           expect(slots).toBeGreaterThanOrEqual(0);
           expect(violations).toEqual([]);
         }
+        // Give the runner a poll to pick up the cancels still requested through the store.
+        if (store) await vi.advanceTimersByTimeAsync(250);
         // No window of `interval` ms saw more than `max` first starts.
         for (const a of admissions) {
           const inWindow = admissions.filter((b) => b.at > a.at - rate.interval && b.at <= a.at).length;
@@ -120,6 +129,15 @@ describe('scheduling invariants (fast-check)', () => {
           expect(task.isCompleted).toBe(true);
           expect(finals.get(task.id)).toBe(1);
           if (task.status === 'completed') expect(task.result).toMatch(/^r\d+$/);
+          if (store) {
+            const row = store.get(task.id);
+            expect([row?.status, row?.attempt, row?.result ?? null, row?.delivered]).toEqual([
+              task.status,
+              task.attempt,
+              task.status === 'completed' ? task.result : null,
+              true,
+            ]);
+          }
         }
         expect(runner.isIdle).toBe(true);
         await runner.stop();

@@ -7,7 +7,7 @@ import { BackgroundRunner, StoreLockedError, TaskCancelledError, isRunnerError }
 import type { RunnerEvents, TaskContext, TaskStore } from '../../src/index.js';
 import { sqliteStore } from '../../src/sqlite.js';
 import type { SqliteTaskStore } from '../../src/sqlite.js';
-import { deadPid, tempDb } from '../helpers/store.js';
+import { deadPid, leaveBehind, record, tempDb } from '../helpers/store.js';
 import { deferred, flushMicrotasks } from '../helpers/tasks.js';
 
 /** A TaskStore of your own: here one that forwards to `store` except for `overrides`. */
@@ -173,6 +173,21 @@ describe('sqliteStore', () => {
       expect(open().get(task.id)?.status).toBe('cancelled');
     });
 
+    it('ends a task the live runner does not hold (waiting for its handler) within a poll, for recover() to deliver', async () => {
+      leaveBehind(db.path, [record({ id: 'later', handler: 'later', status: 'pending' })]);
+      const r = runner();
+      expect((await r.recover()).waiting).toEqual(['later']);
+      expect(open().requestCancel('later')).toMatchObject({ outcome: 'requested' });
+      await vi.waitFor(() => expect(open().get('later')?.status).toBe('cancelled'), { timeout: 5_000 });
+      expect(open().get('later')).toMatchObject({ delivered: false, owner: 'dead-runner', error: { name: 'TaskCancelledError' } });
+      const onRecovered = vi.fn();
+      await r.stop();
+      const next = runner({ onRecovered });
+      next.define('later', () => 'ran');
+      const { finished, requeued } = await next.recover();
+      expect([finished.map((t) => [t.id, t.status]), requeued, onRecovered.mock.calls.length]).toEqual([[['later', 'cancelled']], [], 1]);
+    });
+
     it('marks the record cancelled itself when no runner holds the store, and reports unknown and finished ids', async () => {
       const r = runner();
       const done = await r.submit(() => 1);
@@ -204,6 +219,22 @@ describe('sqliteStore', () => {
       await task.wait();
       await vi.waitFor(() => expect(open().get(task.id)?.status).toBe('completed'), { timeout: 5_000 });
       expect(errors).toEqual([{ error: new Error('disk full'), source: 'store', taskId: undefined }]);
+    });
+
+    it('reports a failed release on the error event (source store) and still stops: stop() resolves', async () => {
+      const store = open();
+      const stuck = delegate(store, {
+        release: () => {
+          throw new Error('database is locked');
+        },
+      });
+      const r = new BackgroundRunner({ store: stuck });
+      const errors: Parameters<RunnerEvents['error']>[0][] = [];
+      r.on('error', (event) => errors.push(event));
+      const task = await r.submit(() => new Promise(() => {}));
+      await expect(r.stop()).resolves.toBeUndefined();
+      expect([r.isStopped, task.status, open().get(task.id)?.status]).toEqual([true, 'cancelled', 'cancelled']);
+      expect(errors).toEqual([{ error: new Error('database is locked'), source: 'store', taskId: undefined }]);
     });
 
     it('reports once, with StoreLockedError, that a live process took its lock', async () => {
