@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { describe, NonRetryableError, RunnerError } from '../errors.js';
-import { checkPositiveInteger, invalid } from '../runner/config.js';
+import { checkNonNegativeInteger, checkPositiveInteger, invalid } from '../runner/config.js';
 import { VALIDATE_ARGS } from '../types.js';
 import type { TaskContext } from '../types.js';
 import { findUncloneable } from './cloneable.js';
@@ -90,11 +90,7 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): Piscina {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
   const { maxThreads = availableParallelism(), minThreads = 0, idleTimeout = 30_000, resourceLimits, execArgv } = options;
   checkPositiveInteger('maxThreads', maxThreads);
-  if (typeof minThreads !== 'number' || !Number.isInteger(minThreads) || minThreads < 0) {
-    throw new (typeof minThreads === 'number' ? RangeError : TypeError)(
-      `Expected \`minThreads\` to be a non-negative integer, got ${describe(minThreads)}`,
-    );
-  }
+  checkNonNegativeInteger('minThreads', minThreads);
   if (minThreads > maxThreads) {
     throw new RangeError(`Expected \`minThreads\` (${minThreads}) to be at most \`maxThreads\` (${maxThreads})`);
   }

@@ -6,7 +6,6 @@ import { agentWork } from '../actors/run-agent.js';
 import { Execution, runFunctionLogic } from '../actors/run-function.js';
 import type { Collect } from '../actors/run-function.js';
 import {
-  describe,
   QueueFullError,
   RunnerStoppedError,
   TaskCancelledError,
@@ -23,7 +22,7 @@ import type { StoredTask } from '../store/task-store.js';
 import type { TaskFunction, TaskId, TaskStatus } from '../types.js';
 import { BackgroundTask } from './background-task.js';
 import type { TaskHost, TaskRecord } from './background-task.js';
-import { checkBackoff, checkFunction, checkPositiveInteger, checkTimeout, invalid, resolveConfig } from './config.js';
+import { checkBackoff, checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid, resolveConfig } from './config.js';
 import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './config.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { checkJsonArgs } from './json-args.js';
@@ -563,11 +562,7 @@ export class BackgroundRunner {
     const timeout = 'timeout' in options ? checkTimeout('timeout', options.timeout) : this.#config.defaultTimeout;
     if (typeof priority !== 'number' || !Number.isFinite(priority)) invalid('priority', 'a finite number', priority);
     if (group !== undefined && (typeof group !== 'string' || group === '')) invalid('group', 'a non-empty string', group);
-    if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0) {
-      throw new (typeof retries === 'number' ? RangeError : TypeError)(
-        `Expected \`retries\` to be a non-negative integer, got ${describe(retries)}`,
-      );
-    }
+    checkNonNegativeInteger('retries', retries);
     if (typeof retryOnTimeout !== 'boolean') invalid('retryOnTimeout', 'a boolean', retryOnTimeout);
     const backoff = checkBackoff(options.backoff);
     if (this.#pending >= this.#config.maxQueueSize) throw new QueueFullError(this.#config.maxQueueSize);

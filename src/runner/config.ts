@@ -206,13 +206,23 @@ export function checkFunction(name: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'function') invalid(name, 'a function', value);
 }
 
-/** @internal A positive integer, or a RangeError/TypeError naming `name`. */
-export function checkPositiveInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+/** An integer of at least `min`, or a RangeError (a number out of range) / TypeError naming `name`. */
+function checkInteger(name: string, value: unknown, min: 0 | 1): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
     const error = typeof value === 'number' ? RangeError : TypeError;
-    throw new error(`Expected \`${name}\` to be a positive integer, got ${describe(value)}`);
+    throw new error(`Expected \`${name}\` to be a ${min === 1 ? 'positive' : 'non-negative'} integer, got ${describe(value)}`);
   }
   return value;
+}
+
+/** @internal A positive integer, or a RangeError/TypeError naming `name`. */
+export function checkPositiveInteger(name: string, value: unknown): number {
+  return checkInteger(name, value, 1);
+}
+
+/** @internal A non-negative integer, or a RangeError/TypeError naming `name`. */
+export function checkNonNegativeInteger(name: string, value: unknown): number {
+  return checkInteger(name, value, 0);
 }
 
 /** @internal */
