@@ -13,8 +13,8 @@ import {
   UnknownHandlerError,
   WaitTimeoutError,
 } from '../errors.js';
-import { supervisorMachine } from '../machines/supervisor-machine.js';
-import type { QueuedTask, SupervisorActor } from '../machines/supervisor-machine.js';
+import { supervisorMachine, syncInPlace } from '../machines/supervisor-machine.js';
+import type { QueuedTask, SupervisorActor, SupervisorOutbox } from '../machines/supervisor-machine.js';
 import { initialTaskContext, taskMachine, transitionTask } from '../machines/task-machine.js';
 import type { TaskActor, TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-machine.js';
 import { isFinalStatus, VALIDATE_ARGS } from '../types.js';
@@ -49,11 +49,17 @@ export interface RecoverResult {
 /** Options of `runner.submitAgent(agent, prompt, options)`. */
 export type SubmitAgentOptions<TResult = unknown> = Omit<SubmitOptions<TResult>, 'args'>;
 
+/** The facts of one microtask, sent to the supervisor as its `sync` event (`at` is set at the flush). */
 interface Batch {
-  submitted: QueuedTask[];
-  withdrawn: TaskId[];
-  settled: TaskId[];
+  readonly type: 'sync';
+  readonly submitted: QueuedTask[];
+  readonly withdrawn: TaskId[];
+  readonly settled: TaskId[];
+  at: number;
 }
+
+/** The task machine with its effects: one for every runner. */
+const taskLogic = taskMachine.provide({ actors: { execute: runFunctionLogic } });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Listener = (...args: any[]) => void;
@@ -77,7 +83,6 @@ export class BackgroundRunner {
   readonly #tasks = new Map<TaskId, BackgroundTask>();
   readonly #running = new Set<BackgroundTask>();
   readonly #supervisor: SupervisorActor;
-  readonly #taskLogic = taskMachine.provide({ actors: { execute: runFunctionLogic } });
   readonly #host: TaskHost;
   #registry: TaskRegistry | undefined;
   readonly #handlers = new Map<string, TaskFunction>();
@@ -93,6 +98,22 @@ export class BackgroundRunner {
   #pending = 0;
   /** What the supervisor has not been told yet; sent as one `sync` event per microtask. */
   #batch: Batch | undefined;
+  /** A batch the in-place path is done with, emptied, for the next microtask (no garbage per task). */
+  #spareBatch: Batch | undefined;
+  /**
+   * Whether anything can observe the supervisor actor: an inspector, or a caller that read
+   * `runner.supervisor`. Until then `sync` events take the in-place path (see `syncInPlace`).
+   */
+  #supervisorObserved: boolean;
+  /** The supervisor's `admit` and `remove` effects, for the in-place path. */
+  readonly #outbox: SupervisorOutbox = {
+    admit: (taskIds) => {
+      for (const taskId of taskIds) this.#admit(taskId);
+    },
+    remove: (taskIds) => {
+      for (const taskId of taskIds) this.#remove(taskId);
+    },
+  };
 
   /**
    * @param options - see {@link BackgroundConfig}; every field is optional.
@@ -136,12 +157,9 @@ export class BackgroundRunner {
       clock: systemClock,
       inspect: this.#config.inspect,
     });
-    this.#supervisor.on('admit', ({ taskIds }) => {
-      for (const taskId of taskIds) this.#admit(taskId);
-    });
-    this.#supervisor.on('remove', ({ taskIds }) => {
-      for (const taskId of taskIds) this.#remove(taskId);
-    });
+    this.#supervisorObserved = this.#config.inspect !== undefined;
+    this.#supervisor.on('admit', ({ taskIds }) => this.#outbox.admit(taskIds));
+    this.#supervisor.on('remove', ({ taskIds }) => this.#outbox.remove(taskIds));
     this.#supervisor.on('drainTimedOut', () => {
       for (const task of [...this.#tasks.values()]) if (!task.isCompleted) this.#cancel(task, 'the drain timeout passed');
     });
@@ -162,6 +180,8 @@ export class BackgroundRunner {
 
   /** The supervisor actor that owns the queue (for inspection and tests). */
   get supervisor(): SupervisorActor {
+    // From now on every event goes through the actor, so its subscribers see every snapshot.
+    this.#supervisorObserved = true;
     return this.#supervisor;
   }
 
@@ -712,7 +732,8 @@ export class BackgroundRunner {
   #openBatch(): Batch | undefined {
     if (this.#stopped) return undefined;
     if (!this.#batch) {
-      this.#batch = { submitted: [], withdrawn: [], settled: [] };
+      this.#batch = this.#spareBatch ?? { type: 'sync', submitted: [], withdrawn: [], settled: [], at: 0 };
+      this.#spareBatch = undefined;
       queueMicrotask(this.#flush);
     }
     return this.#batch;
@@ -722,7 +743,16 @@ export class BackgroundRunner {
     const batch = this.#batch;
     this.#batch = undefined;
     if (!batch || this.#stopped) return;
-    this.#supervisor.send({ type: 'sync', ...batch, at: this.#config.clock.now() });
+    batch.at = this.#config.clock.now();
+    if (!this.#supervisorObserved && syncInPlace(this.#supervisor.getSnapshot(), batch, this.#outbox)) {
+      // Nothing kept a reference to it (an event sent to the actor may be kept by an inspector).
+      batch.submitted.length = 0;
+      batch.withdrawn.length = 0;
+      batch.settled.length = 0;
+      this.#spareBatch = batch;
+      return;
+    }
+    this.#supervisor.send(batch);
   };
 
   #admit(taskId: TaskId): void {
@@ -798,8 +828,8 @@ export class BackgroundRunner {
    */
   #materialize(task: BackgroundTask): TaskActor {
     if (task._actor) return task._actor;
-    const snapshot = this.#taskLogic.resolveState({ value: task._status, context: task._context });
-    const actor = createActor(this.#taskLogic, {
+    const snapshot = taskLogic.resolveState({ value: task._status, context: task._context });
+    const actor = createActor(taskLogic, {
       snapshot,
       parent: this.#supervisor,
       id: task.id,

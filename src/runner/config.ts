@@ -259,6 +259,17 @@ export function checkBackoff(value: unknown): Backoff | undefined {
   return { type, delay, maxDelay: maxDelay as number | undefined, jitter: (jitter as number | undefined) ?? 0 };
 }
 
+/**
+ * The real clock, one object for every runner: its functions read the globals at call time, so
+ * vitest's fake timers, installed later, still apply. (One shared object also keeps the runner's
+ * hot paths monomorphic when an app creates many runners.)
+ */
+const realClock: Required<RunnerClock> = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+  now: () => Date.now(),
+};
+
 /** @internal Applies defaults and validates; throws `TypeError`/`RangeError` naming the option. */
 export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
@@ -291,12 +302,7 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
         clearTimeout: (id) => clock.clearTimeout(id),
         now: typeof clock.now === 'function' ? () => clock.now!() : () => Date.now(),
       }
-    : {
-        // Read the globals at call time so vitest's fake timers, installed later, still apply.
-        setTimeout: (fn, ms) => setTimeout(fn, ms),
-        clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
-        now: () => Date.now(),
-      };
+    : realClock;
   return {
     maxConcurrentTasks,
     rateLimit: checkRateLimit('rateLimit', options.rateLimit),

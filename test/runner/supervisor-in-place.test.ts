@@ -1,0 +1,197 @@
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createActor } from 'xstate';
+import { supervisorMachine, syncInPlace } from '../../src/machines/supervisor-machine.js';
+import type { SupervisorInput, SupervisorOutbox } from '../../src/machines/supervisor-machine.js';
+import { BackgroundRunner } from '../../src/index.js';
+import type { BackgroundTask, TaskContext } from '../../src/index.js';
+import { deferred } from '../helpers/tasks.js';
+import type { Deferred } from '../helpers/tasks.js';
+
+const input = (over: Partial<SupervisorInput> = {}): SupervisorInput => ({
+  maxConcurrentTasks: 2,
+  autoCleanup: true,
+  cleanupDelay: 0,
+  now: 0,
+  ...over,
+});
+
+const queued = (taskId: string) => ({ taskId, priority: 0, group: undefined, seq: 0 });
+const sync = (over: { submitted?: ReturnType<typeof queued>[]; withdrawn?: string[]; settled?: string[]; at?: number }) => ({
+  type: 'sync' as const,
+  submitted: over.submitted ?? [],
+  withdrawn: over.withdrawn ?? [],
+  settled: over.settled ?? [],
+  at: over.at ?? 0,
+});
+
+function recorder(): SupervisorOutbox & { log: string[] } {
+  const log: string[] = [];
+  return { log, admit: (ids) => log.push(`admit ${ids.join(',')}`), remove: (ids) => log.push(`remove ${ids.join(',')}`) };
+}
+
+describe('syncInPlace (the supervisor’s sync without an xstate macrostep)', () => {
+  it('applies a sync exactly as the machine does: same admissions, same counters, remove before admit', () => {
+    const direct = createActor(supervisorMachine, { input: input() }).start();
+    const machine = createActor(supervisorMachine, { input: input() }).start();
+    const viaMachine: string[] = [];
+    machine.on('admit', ({ taskIds }) => viaMachine.push(`admit ${taskIds.join(',')}`));
+    machine.on('remove', ({ taskIds }) => viaMachine.push(`remove ${taskIds.join(',')}`));
+    const outbox = recorder();
+    const events = [
+      sync({ submitted: ['a', 'b', 'c', 'd'].map(queued), at: 5 }),
+      sync({ settled: ['a'], withdrawn: ['c'], at: 9 }),
+      sync({ settled: ['b', 'd'], at: 12 }),
+    ];
+    for (const event of events) {
+      expect(syncInPlace(direct.getSnapshot(), structuredClone(event), outbox)).toBe(true);
+      machine.send(structuredClone(event));
+    }
+    expect(outbox.log).toEqual(['admit a,b', 'remove c,a', 'admit d', 'remove b,d']);
+    expect(outbox.log).toEqual(viaMachine);
+    const [d, m] = [direct.getSnapshot().context, machine.getSnapshot().context];
+    expect([d.running, d.seq, d.now, d.pending.size]).toEqual([m.running, m.seq, m.now, m.pending.size]);
+    expect([d.running, d.seq, d.now, d.pending.size]).toEqual([0, 4, 12, 0]);
+  });
+
+  it('declines, touching nothing, whatever needs xstate: paused, a rate limit, a cleanup timer to arm, a stopped actor', () => {
+    const cases: [string, SupervisorInput, (actor: ReturnType<typeof createActor<typeof supervisorMachine>>) => void][] = [
+      ['paused', input(), (a) => a.send({ type: 'pause', at: 0 })],
+      ['a rate limit', input({ rateLimit: { max: 1, interval: 100 } }), () => undefined],
+      ['a group rate limit', input({ groupRateLimit: { max: 1, interval: 100 } }), () => undefined],
+      ['a first finished task with cleanupDelay > 0', input({ cleanupDelay: 1_000 }), () => undefined],
+      ['stopped', input(), (a) => a.send({ type: 'stop' })],
+    ];
+    for (const [label, given, prepare] of cases) {
+      const actor = createActor(supervisorMachine, { input: given }).start();
+      prepare(actor);
+      const before = { ...actor.getSnapshot().context };
+      const outbox = recorder();
+      const event = label.startsWith('a first') ? sync({ settled: ['x'] }) : sync({ submitted: [queued('x')] });
+      expect(syncInPlace(actor.getSnapshot(), event, outbox), label).toBe(false);
+      expect(outbox.log, label).toEqual([]);
+      expect({ ...actor.getSnapshot().context }, label).toEqual(before);
+    }
+  });
+
+  it('takes finished tasks in place once the cleanup timer is armed, and the timer still removes them', () => {
+    vi.useFakeTimers({ now: 0 });
+    try {
+      const actor = createActor(supervisorMachine, { input: input({ cleanupDelay: 100 }) }).start();
+      const removed: string[] = [];
+      actor.on('remove', ({ taskIds }) => removed.push(...taskIds));
+      actor.send(sync({ submitted: [queued('a'), queued('b')] }));
+      actor.send(sync({ settled: ['a'], at: 0 })); // arms the sweep, through the actor
+      vi.advanceTimersByTime(50);
+      expect(syncInPlace(actor.getSnapshot(), sync({ settled: ['b'], at: 50 }), recorder())).toBe(true);
+      vi.advanceTimersByTime(50);
+      expect(removed).toEqual(['a']);
+      vi.advanceTimersByTime(49);
+      expect(removed).toEqual(['a']);
+      vi.advanceTimersByTime(1);
+      expect(removed).toEqual(['a', 'b']);
+      expect(actor.getSnapshot().context.running).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+type Op = { kind: 'submit'; priority: number } | { kind: 'complete' | 'fail' | 'cancel'; index: number } | { kind: 'pause' | 'resume' } | { kind: 'setConcurrency'; n: number } | { kind: 'advance'; ms: number };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('submit' as const), priority: fc.integer({ min: -1, max: 1 }) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constantFrom('complete' as const, 'fail' as const, 'cancel' as const), index: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('pause' as const, 'resume' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('setConcurrency' as const), n: fc.integer({ min: 1, max: 4 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 150 }) }) },
+);
+
+/** Runs `ops` on a runner and returns what a user sees: the events in order, the registry of tasks, the supervisor's counters. */
+async function play(ops: Op[], initial: number, cleanupDelay: number, observe: boolean) {
+  const runner = new BackgroundRunner({ maxConcurrentTasks: initial, cleanupDelay });
+  // Reading `runner.supervisor` sends every later event through the actor.
+  if (observe) void runner.supervisor;
+  const seen: string[] = [];
+  const index = new Map<string, number>();
+  for (const name of ['started', 'completed', 'failed', 'cancelled'] as const) {
+    runner.on(name, ({ task }: { task: BackgroundTask }) => seen.push(`${Date.now()} ${name} ${index.get(task.id)}`));
+  }
+  const gates: Deferred<string>[][] = [];
+  const tasks: BackgroundTask[] = [];
+  for (const step of ops) {
+    switch (step.kind) {
+      case 'submit': {
+        const i = tasks.length;
+        gates.push([]);
+        const task = await runner.submit(
+          (_ctx: TaskContext) => {
+            const gate = deferred<string>();
+            gate.promise.catch(() => undefined);
+            gates[i]!.push(gate);
+            return gate.promise;
+          },
+          { priority: step.priority },
+        );
+        index.set(task.id, i);
+        tasks.push(task);
+        break;
+      }
+      case 'complete':
+      case 'fail':
+      case 'cancel': {
+        if (tasks.length === 0) break;
+        const i = step.index % tasks.length;
+        if (step.kind === 'cancel') await tasks[i]!.cancel();
+        else if (step.kind === 'complete') gates[i]!.at(-1)?.resolve(`r${i}`);
+        else gates[i]!.at(-1)?.reject(new Error(`f${i}`));
+        break;
+      }
+      case 'pause':
+        runner.pause();
+        break;
+      case 'resume':
+        runner.resume();
+        break;
+      case 'setConcurrency':
+        runner.setConcurrency(step.n);
+        break;
+      case 'advance':
+        await vi.advanceTimersByTimeAsync(step.ms);
+        break;
+    }
+    await vi.advanceTimersByTimeAsync(0);
+  }
+  const held = runner.tasks.map((t) => `${index.get(t.id)} ${t.status}`);
+  const { running, seq, pending, finished } = runner.supervisor.getSnapshot().context;
+  const counters = { running, seq, pending: pending.size, finished: finished.size };
+  await runner.stop();
+  return { seen, held, counters };
+}
+
+describe('the in-place sync path (fast-check)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('is indistinguishable from sending every sync to the supervisor actor: same events at the same times, same tasks held, same supervisor state', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 3 }),
+        fc.constantFrom(0, 50, 300_000),
+        fc.array(op, { minLength: 1, maxLength: 40 }),
+        async (initial, cleanupDelay, ops) => {
+          vi.setSystemTime(0);
+          const inPlace = await play(ops, initial, cleanupDelay, false);
+          vi.setSystemTime(0);
+          const throughActor = await play(ops, initial, cleanupDelay, true);
+          expect(inPlace).toEqual(throughActor);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});
