@@ -19,7 +19,9 @@ export interface QueuedTask {
 /**
  * The supervisor's state. The queue structures are owned by the supervisor actor and updated in
  * place: copying a 100,000-entry queue on every event is exactly the O(n) trap to avoid, so each
- * transition returns a new context object that shares them.
+ * transition returns a new context object that shares them. The counters `running`, `seq` and `now`
+ * are `assign`ed by the machine, except that a runner nobody observes writes them in place when it
+ * applies a `sync` without the actor (see {@link syncInPlace}).
  */
 export interface SupervisorContext {
   readonly maxConcurrentTasks: number;
@@ -228,7 +230,7 @@ interface SupervisorSnapshotLike {
   readonly context: SupervisorContext;
 }
 
-/** What the supervisor emits, as plain callbacks (the runner's handlers for `admit` and `remove`). */
+/** @internal What the supervisor emits, as plain callbacks (the runner's handlers for `admit` and `remove`). */
 export interface SupervisorOutbox {
   admit(taskIds: TaskId[]): void;
   remove(taskIds: TaskId[]): void;
@@ -237,6 +239,7 @@ export interface SupervisorOutbox {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
+ * @internal
  * Applies a `sync` event to the supervisor's current snapshot in place, with the same `record` and
  * `admit` functions the machine's `syncAndAdmit` action runs, when the step would need nothing of
  * xstate but those: the supervisor is `open` and active, no rate limit can hold a task back (so no
