@@ -114,8 +114,20 @@ async function play(ops: Op[], initial: number, cleanupDelay: number, observe: b
   if (observe) void runner.supervisor;
   const seen: string[] = [];
   const index = new Map<string, number>();
+  // Checked on this path too, not only compared: never more running than the limit, never a start while paused.
+  let limit = initial;
+  let paused = false;
+  let live = 0;
+  const violations: string[] = [];
   for (const name of ['started', 'completed', 'failed', 'cancelled'] as const) {
-    runner.on(name, ({ task }: { task: BackgroundTask }) => seen.push(`${Date.now()} ${name} ${index.get(task.id)}`));
+    runner.on(name, ({ task }: { task: BackgroundTask }) => {
+      seen.push(`${Date.now()} ${name} ${index.get(task.id)}`);
+      if (name === 'started') {
+        live += 1;
+        if (live > limit) violations.push(`${live} running with a limit of ${limit}`);
+        if (paused) violations.push('started while paused');
+      } else if (task.startedAt !== undefined) live -= 1;
+    });
   }
   const gates: Deferred<string>[][] = [];
   const tasks: BackgroundTask[] = [];
@@ -149,11 +161,14 @@ async function play(ops: Op[], initial: number, cleanupDelay: number, observe: b
       }
       case 'pause':
         runner.pause();
+        paused = true;
         break;
       case 'resume':
+        paused = false;
         runner.resume();
         break;
       case 'setConcurrency':
+        limit = step.n;
         runner.setConcurrency(step.n);
         break;
       case 'advance':
@@ -162,6 +177,12 @@ async function play(ops: Op[], initial: number, cleanupDelay: number, observe: b
     }
     await vi.advanceTimersByTimeAsync(0);
   }
+  expect(violations).toEqual([]);
+  // Every task ends exactly once, whichever path the supervisor took.
+  await runner.cancelAll();
+  const finals = seen.filter((line) => !line.includes(' started '));
+  expect(finals).toHaveLength(tasks.length);
+  expect(new Set(finals.map((line) => line.split(' ')[2])).size).toBe(tasks.length);
   const held = runner.tasks.map((t) => `${index.get(t.id)} ${t.status}`);
   const { running, seq, pending, finished } = runner.supervisor.getSnapshot().context;
   const counters = { running, seq, pending: pending.size, finished: finished.size };
