@@ -3,22 +3,17 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackgroundRunner } from '../../src/index.js';
 import type { BackgroundTask, TaskContext } from '../../src/index.js';
 import { sqliteStore } from '../../src/sqlite.js';
+import { applyControl, controlOps, endAttempt, openGate } from '../helpers/ops.js';
+import type { ControlOp, Watched } from '../helpers/ops.js';
 import { deferred } from '../helpers/tasks.js';
 import type { Deferred } from '../helpers/tasks.js';
 
-type Op =
-  | { kind: 'submit'; priority: number; retries: number; observe: boolean }
-  | { kind: 'complete' | 'fail' | 'cancel'; index: number }
-  | { kind: 'pause' | 'resume' }
-  | { kind: 'setConcurrency'; n: number }
-  | { kind: 'advance'; ms: number };
+type Op = { kind: 'submit'; priority: number; retries: number; observe: boolean } | { kind: 'complete' | 'fail' | 'cancel'; index: number } | ControlOp;
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('submit' as const), priority: fc.integer({ min: -2, max: 2 }), retries: fc.integer({ min: 0, max: 2 }), observe: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('complete' as const, 'fail' as const, 'cancel' as const), index: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('pause' as const, 'resume' as const) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('setConcurrency' as const), n: fc.integer({ min: 1, max: 4 }) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 300 }) }) },
+  ...controlOps(3, 300),
 );
 
 describe('scheduling invariants (fast-check)', () => {
@@ -38,7 +33,7 @@ describe('scheduling invariants (fast-check)', () => {
         const rate = { max: 3, interval: 200 };
         const store = withStore ? sqliteStore({ path: ':memory:' }) : undefined;
         const runner = new BackgroundRunner({ maxConcurrentTasks: initial, rateLimit: rate, cleanupDelay: 1, store });
-        let limit = initial;
+        const watched: Watched = { limit: initial, paused: false };
         const calls: Deferred<string>[][] = [];
         const tasks: BackgroundTask[] = [];
         const priorities: number[] = [];
@@ -53,13 +48,12 @@ describe('scheduling invariants (fast-check)', () => {
         }
         // Listener errors are caught by the runner, so violations are collected and asserted after.
         const violations: string[] = [];
-        let paused = false;
         runner.on('started', ({ attempt }) => {
           if (attempt > 1) return;
           slots += 1;
           // The supervisor admits only while fewer than the current limit hold a slot, and never while paused.
-          if (slots > limit) violations.push(`${slots} slots held with a limit of ${limit}`);
-          if (paused) violations.push('admitted while paused');
+          if (slots > watched.limit) violations.push(`${slots} slots held with a limit of ${watched.limit}`);
+          if (watched.paused) violations.push('admitted while paused');
         });
         for (const step of ops) {
           switch (step.kind) {
@@ -68,12 +62,9 @@ describe('scheduling invariants (fast-check)', () => {
               calls.push([]);
               priorities.push(step.priority);
               const task = await runner.submit(
-                (ctx: TaskContext) => {
+                (_ctx: TaskContext) => {
                   if (calls[index]!.length === 0) admissions.push({ index, at: Date.now() });
-                  const gate = deferred<string>();
-                  gate.promise.catch(() => undefined);
-                  calls[index]!.push(gate);
-                  return gate.promise;
+                  return openGate(calls[index]!);
                 },
                 { priority: step.priority, retries: step.retries, backoff: 50 },
               );
@@ -86,29 +77,14 @@ describe('scheduling invariants (fast-check)', () => {
             case 'cancel': {
               if (tasks.length === 0) break;
               const i = step.index % tasks.length;
-              const current = calls[i]!.at(-1);
               // With a store, every other cancel goes through it: the runner picks it up on its next poll.
               if (step.kind === 'cancel' && store && step.index % 2 === 1) store.requestCancel(tasks[i]!.id);
               else if (step.kind === 'cancel') await tasks[i]!.cancel();
-              else if (step.kind === 'complete') current?.resolve(`r${i}`);
-              else current?.reject(new Error(`f${i}`));
+              else endAttempt(step.kind, i, calls);
               break;
             }
-            case 'pause':
-              runner.pause();
-              paused = true;
-              break;
-            case 'resume':
-              paused = false;
-              runner.resume();
-              break;
-            case 'setConcurrency':
-              limit = step.n;
-              runner.setConcurrency(step.n);
-              break;
-            case 'advance':
-              await vi.advanceTimersByTimeAsync(step.ms);
-              break;
+            default:
+              await applyControl(runner, step, watched);
           }
           await vi.advanceTimersByTimeAsync(0);
           expect(slots).toBeGreaterThanOrEqual(0);
@@ -121,7 +97,7 @@ describe('scheduling invariants (fast-check)', () => {
           const inWindow = admissions.filter((b) => b.at > a.at - rate.interval && b.at <= a.at).length;
           expect(inWindow).toBeLessThanOrEqual(rate.max);
         }
-        paused = false;
+        watched.paused = false;
         runner.resume();
         await runner.cancelAll();
         await vi.advanceTimersByTimeAsync(1_000);

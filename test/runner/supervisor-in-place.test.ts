@@ -5,7 +5,8 @@ import { supervisorMachine, syncInPlace } from '../../src/machines/supervisor-ma
 import type { SupervisorInput, SupervisorOutbox } from '../../src/machines/supervisor-machine.js';
 import { BackgroundRunner } from '../../src/index.js';
 import type { BackgroundTask, TaskContext } from '../../src/index.js';
-import { deferred } from '../helpers/tasks.js';
+import { applyControl, controlOps, endAttempt, openGate } from '../helpers/ops.js';
+import type { ControlOp, Watched } from '../helpers/ops.js';
 import type { Deferred } from '../helpers/tasks.js';
 
 const input = (over: Partial<SupervisorInput> = {}): SupervisorInput => ({
@@ -97,14 +98,12 @@ describe('syncInPlace (the supervisor’s sync without an xstate macrostep)', ()
   });
 });
 
-type Op = { kind: 'submit'; priority: number } | { kind: 'complete' | 'fail' | 'cancel'; index: number } | { kind: 'pause' | 'resume' } | { kind: 'setConcurrency'; n: number } | { kind: 'advance'; ms: number };
+type Op = { kind: 'submit'; priority: number } | { kind: 'complete' | 'fail' | 'cancel'; index: number } | ControlOp;
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('submit' as const), priority: fc.integer({ min: -1, max: 1 }) }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constantFrom('complete' as const, 'fail' as const, 'cancel' as const), index: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('pause' as const, 'resume' as const) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('setConcurrency' as const), n: fc.integer({ min: 1, max: 4 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 150 }) }) },
+  ...controlOps(2, 150),
 );
 
 /** Runs `ops` on a runner and returns what a user sees: the events in order, the registry of tasks, the supervisor's counters. */
@@ -115,8 +114,7 @@ async function play(ops: Op[], initial: number, cleanupDelay: number, observe: b
   const seen: string[] = [];
   const index = new Map<string, number>();
   // Checked on this path too, not only compared: never more running than the limit, never a start while paused.
-  let limit = initial;
-  let paused = false;
+  const watched: Watched = { limit: initial, paused: false };
   let live = 0;
   const violations: string[] = [];
   for (const name of ['started', 'completed', 'failed', 'cancelled'] as const) {
@@ -124,8 +122,8 @@ async function play(ops: Op[], initial: number, cleanupDelay: number, observe: b
       seen.push(`${Date.now()} ${name} ${index.get(task.id)}`);
       if (name === 'started') {
         live += 1;
-        if (live > limit) violations.push(`${live} running with a limit of ${limit}`);
-        if (paused) violations.push('started while paused');
+        if (live > watched.limit) violations.push(`${live} running with a limit of ${watched.limit}`);
+        if (watched.paused) violations.push('started while paused');
       } else if (task.startedAt !== undefined) live -= 1;
     });
   }
@@ -138,10 +136,7 @@ async function play(ops: Op[], initial: number, cleanupDelay: number, observe: b
         gates.push([]);
         const task = await runner.submit(
           (_ctx: TaskContext) => {
-            const gate = deferred<string>();
-            gate.promise.catch(() => undefined);
-            gates[i]!.push(gate);
-            return gate.promise;
+            return openGate(gates[i]!);
           },
           { priority: step.priority },
         );
@@ -155,25 +150,11 @@ async function play(ops: Op[], initial: number, cleanupDelay: number, observe: b
         if (tasks.length === 0) break;
         const i = step.index % tasks.length;
         if (step.kind === 'cancel') await tasks[i]!.cancel();
-        else if (step.kind === 'complete') gates[i]!.at(-1)?.resolve(`r${i}`);
-        else gates[i]!.at(-1)?.reject(new Error(`f${i}`));
+        else endAttempt(step.kind, i, gates);
         break;
       }
-      case 'pause':
-        runner.pause();
-        paused = true;
-        break;
-      case 'resume':
-        paused = false;
-        runner.resume();
-        break;
-      case 'setConcurrency':
-        limit = step.n;
-        runner.setConcurrency(step.n);
-        break;
-      case 'advance':
-        await vi.advanceTimersByTimeAsync(step.ms);
-        break;
+      default:
+        await applyControl(runner, step, watched);
     }
     await vi.advanceTimersByTimeAsync(0);
   }
