@@ -178,7 +178,12 @@ export class BackgroundRunner {
     return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume };
   }
 
-  /** The supervisor actor that owns the queue (for inspection and tests). */
+  /**
+   * The supervisor actor that owns the queue (for inspection and tests). Until this is first read
+   * (and without `inspect`), the runner applies the supervisor's per-task `sync` events in place,
+   * without an xstate step; from the first read on, every event goes through the actor, so its
+   * subscribers see each snapshot.
+   */
   get supervisor(): SupervisorActor {
     // From now on every event goes through the actor, so its subscribers see every snapshot.
     this.#supervisorObserved = true;
