@@ -10,7 +10,7 @@
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { BackgroundRunner } from '../dist/index.js';
-import { createWorkerPool, workerTask } from '../dist/worker.js';
+import { createWorkerPool, workerTask } from '../dist/worker/worker.js';
 import { hashRounds } from './cpu-work.mjs';
 
 const TASKS = Number(process.env.TASKS ?? 200);

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackgroundRunner } from '../dist/index.js';
-import { sqliteStore } from '../dist/sqlite.js';
+import { sqliteStore } from '../dist/store/sqlite/sqlite-store.js';
 
 const TASKS = Number(process.argv[2] ?? 100_000);
 const ROUNDS = Number(process.argv[3] ?? 5);

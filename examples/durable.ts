@@ -1,8 +1,8 @@
 // Durable tasks: run it, press Ctrl-C (or kill -9 it) while tasks run, run it again.
-//   npx tsx examples/durable.ts        then        npx tsx src/cli/main.ts list --db tasks.db
+//   npx tsx examples/durable.ts        then        npx tsx src/cli/bin.ts list --db tasks.db
 import { BackgroundRunner } from '../src/index.js';
 import type { TaskContext } from '../src/index.js';
-import { sqliteStore } from '../src/sqlite.js';
+import { sqliteStore } from '../src/store/sqlite/sqlite-store.js';
 
 const runner = new BackgroundRunner({
   maxConcurrentTasks: 2,

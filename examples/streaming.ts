@@ -5,7 +5,7 @@ import { simulateReadableStream } from 'ai';
 import { MockLanguageModelV3 } from 'ai/test';
 import { BackgroundRunner } from '../src/index.js';
 import type { TaskContext } from '../src/index.js';
-import { aiStream } from '../src/ai.js';
+import { aiStream } from '../src/adapters/ai.js';
 
 async function* countdown(from: number, { signal }: TaskContext) {
   try {

@@ -1,6 +1,6 @@
 // CPU-bound work in worker threads. Run: npx tsx examples/worker-threads.ts
 import { BackgroundRunner } from '../src/index.js';
-import { workerTask } from '../src/worker.js';
+import { workerTask } from '../src/worker/worker.js';
 
 const runner = new BackgroundRunner({ maxConcurrentTasks: 2 });
 runner.on('progress', ({ task, progress, message }) => console.log(`${task.name} ${Math.round(progress * 100)}% ${message}`));

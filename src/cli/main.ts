@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The `tasklane` command: lists, shows, cancels and clears the tasks in a SQLite task store.
  *
@@ -12,8 +11,8 @@
  */
 import { parseArgs } from 'node:util';
 import type { StoredTask } from '../store/task-store.js';
-import { sqliteStore } from '../sqlite.js';
-import type { SqliteTaskStore } from '../sqlite.js';
+import { sqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { SqliteTaskStore } from '../store/sqlite/sqlite-store.js';
 import type { TaskStatus } from '../types.js';
 
 const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'retrying', 'completed', 'failed', 'cancelled', 'lost'];
@@ -235,4 +234,3 @@ const defaultIo: Io = {
   err: (text) => process.stderr.write(text),
 };
 
-process.exitCode = await main(process.argv.slice(2));

@@ -3,8 +3,8 @@ import { TaskCancelledError, WaitTimeoutError } from '../errors.js';
 import type { AttemptRecord, TaskActor, TaskMachineContext, TaskSnapshot } from '../machines/task-machine.js';
 import { isFinalStatus } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
-import { checkTimeout, invalid } from './config.js';
-import type { RunnerClock } from './config.js';
+import { checkTimeout, invalid } from '../validate.js';
+import type { RunnerClock } from './options.js';
 import type { TaskSummary } from './registry.js';
 
 /** A task as plain JSON: what `task.toJSON()` and `runner.listTasks()` return. */

@@ -4,8 +4,8 @@ import { isFinalStatus } from '../types.js';
 import type { TaskId } from '../types.js';
 import { BackgroundRunner } from './background-runner.js';
 import type { BackgroundTask } from './background-task.js';
-import { invalid } from './config.js';
-import type { BackgroundConfig, SubmitOptions } from './config.js';
+import { invalid } from '../validate.js';
+import type { BackgroundConfig, SubmitOptions } from './options.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import type { TaskRegistryContext, TaskSummary } from './registry.js';
 

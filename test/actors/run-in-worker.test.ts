@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { BackgroundRunner, NonRetryableError, TaskCancelledError, TaskFailedError, TaskTimeoutError } from '../../src/index.js';
 import type { BackgroundTask, TaskContext } from '../../src/index.js';
-import { createWorkerPool, WorkerLoadError, workerTask } from '../../src/worker.js';
+import { createWorkerPool, WorkerLoadError, workerTask } from '../../src/worker/worker.js';
 
 // Worker threads are real: these tests use real time, and wait on events, not sleeps.
 const fixtures = new URL('../fixtures/worker-tasks.mjs', import.meta.url);

@@ -4,8 +4,8 @@ import type { LanguageModelV3StreamPart, LanguageModelV3Usage } from '@ai-sdk/pr
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { BackgroundRunner, TaskCancelledError, TaskTimeoutError } from '../../src/index.js';
 import type { BackgroundTask } from '../../src/index.js';
-import { aiAgent, aiStream, aiText } from '../../src/ai.js';
-import type { AiTextChunk, AiTextResult } from '../../src/ai.js';
+import { aiAgent, aiStream, aiText } from '../../src/adapters/ai.js';
+import type { AiTextChunk, AiTextResult } from '../../src/adapters/ai.js';
 import { startFakeModelServer } from '../helpers/openai-server.js';
 import type { FakeModelServer } from '../helpers/openai-server.js';
 

@@ -36,16 +36,16 @@ describe('optional integrations', () => {
   });
 
   it.each([
-    ['src/ai.ts', '/node_modules/ai/'],
-    ['src/langchain.ts', '/node_modules/@langchain/core/'],
+    ['src/adapters/ai.ts', '/node_modules/ai/'],
+    ['src/adapters/langchain.ts', '/node_modules/@langchain/core/'],
   ])('are loaded by their own entry point (%s loads %s)', async (entry, sdk) => {
     const urls = await loadedBy(entry);
     expect(urls.some((url) => url.includes(sdk))).toBe(true);
   });
 
   it('leaves praisonai unloaded even from tasklane/praisonai (it needs OPENAI_API_KEY at import)', async () => {
-    const urls = await loadedBy('src/praisonai.ts');
-    expect(urls.some((url) => url.endsWith('/src/praisonai.ts'))).toBe(true);
+    const urls = await loadedBy('src/adapters/praisonai.ts');
+    expect(urls.some((url) => url.endsWith('/src/adapters/praisonai.ts'))).toBe(true);
     expect(urls.filter((url) => url.includes('/node_modules/praisonai/'))).toEqual([]);
   });
 });

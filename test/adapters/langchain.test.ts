@@ -8,7 +8,7 @@ import { ChatPromptTemplate } from '@langchain/core/prompts';
 import { FakeListChatModel } from '@langchain/core/utils/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackgroundRunner, TaskCancelledError, TaskTimeoutError } from '../../src/index.js';
-import { invokeRunnable, runnableAgent, streamRunnable } from '../../src/langchain.js';
+import { invokeRunnable, runnableAgent, streamRunnable } from '../../src/adapters/langchain.js';
 import { startFakeModelServer } from '../helpers/openai-server.js';
 import type { FakeModelServer } from '../helpers/openai-server.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it, vi } from 'vitest';
 import type { Agent as PraisonAgent } from 'praisonai';
 import { BackgroundRunner, TaskCancelledError, TaskTimeoutError } from '../../src/index.js';
-import { praisonAgent } from '../../src/praisonai.js';
+import { praisonAgent } from '../../src/adapters/praisonai.js';
 import { startFakeModelServer } from '../helpers/openai-server.js';
 import type { FakeModelServer, SeenRequest } from '../helpers/openai-server.js';
 

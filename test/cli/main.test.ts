@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackgroundRunner, TaskCancelledError } from '../../src/index.js';
 import type { StoredTask, TaskContext } from '../../src/index.js';
-import { sqliteStore } from '../../src/sqlite.js';
+import { sqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { record, tempDb } from '../helpers/store.js';
 import { flushMicrotasks } from '../helpers/tasks.js';
 
-const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'bin.ts');
 
 /** Runs the CLI for real, as a child process. */
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoredTask } from '../../src/index.js';
-import { sqliteStore } from '../../src/sqlite.js';
+import { sqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 
 /** A fresh directory with a database path in it; `cleanup()` removes both. */
 export function tempDb(): { path: string; dir: string; cleanup(): void } {

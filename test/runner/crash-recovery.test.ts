@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackgroundRunner } from '../../src/index.js';
 import type { TaskContext } from '../../src/index.js';
-import { sqliteStore } from '../../src/sqlite.js';
+import { sqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { tempDb } from '../helpers/store.js';
 import { flushMicrotasks } from '../helpers/tasks.js';
 

@@ -3,7 +3,7 @@ import { assign, createActor, sendTo, setup, spawnChild, stopChild, waitFor } fr
 import type { ActorRefFrom, Snapshot } from 'xstate';
 import { backgroundRunnerLogic, RunnerError, TaskCancelledError, TaskLostError } from '../../src/index.js';
 import type { RunnerLogicEmitted, RunnerLogicEvent, RunnerLogicInput, RunnerLogicSnapshot, TaskContext } from '../../src/index.js';
-import { sqliteStore } from '../../src/sqlite.js';
+import { sqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { leaveBehind, record, tempDb } from '../helpers/store.js';
 import { deferred, flushMicrotasks, sleepWork } from '../helpers/tasks.js';
 

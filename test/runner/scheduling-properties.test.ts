@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackgroundRunner } from '../../src/index.js';
 import type { BackgroundTask, TaskContext } from '../../src/index.js';
-import { sqliteStore } from '../../src/sqlite.js';
+import { sqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { applyControl, controlOps, endAttempt, openGate } from '../helpers/ops.js';
 import type { ControlOp, Watched } from '../helpers/ops.js';
 import { deferred } from '../helpers/tasks.js';

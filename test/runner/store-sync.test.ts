@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackgroundRunner, TaskLostError } from '../../src/index.js';
 import type { BackgroundTask, TaskContext } from '../../src/index.js';
-import { sqliteStore } from '../../src/sqlite.js';
-import type { SqliteTaskStore } from '../../src/sqlite.js';
+import { sqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { SqliteTaskStore } from '../../src/store/sqlite/sqlite-store.js';
 import { leaveBehind, record, tempDb } from '../helpers/store.js';
 import { deferred, flushMicrotasks } from '../helpers/tasks.js';
 

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackgroundRunner } from '../../src/index.js';
-import { createWorkerPool, workerTask } from '../../src/worker.js';
+import { createWorkerPool, workerTask } from '../../src/worker/worker.js';
 
 // Scenarios that cross the runner, the pool and the process. Worker threads and child processes
 // are real, so real time is used; every wait is on an event or a process exit.
@@ -98,7 +98,7 @@ describe('BackgroundRunner with worker tasks', () => {
       expect(core.some((url) => url.endsWith('/src/runner/background-runner.ts'))).toBe(true);
       expect(core.filter((url) => url.includes('/piscina/'))).toEqual([]);
       // The same check sees piscina when tasklane/worker is imported, so it can fail.
-      const worker = JSON.parse(await node('import-graph.mjs', new URL('../../src/worker.ts', import.meta.url).href)) as string[];
+      const worker = JSON.parse(await node('import-graph.mjs', new URL('../../src/worker/worker.ts', import.meta.url).href)) as string[];
       expect(worker.some((url) => url.includes('/piscina/'))).toBe(true);
     });
   });

@@ -27,10 +27,10 @@ describe('the core entry point', () => {
   it('never imports better-sqlite3 or the SQLite store, directly or indirectly', () => {
     const { files, packages } = reachable(join(src, 'index.ts'));
     expect([...packages].filter((p) => !p.startsWith('node:')).sort()).toEqual(['eventemitter3', 'xstate', '@xstate/store'].sort());
-    expect(files.has(join(src, 'sqlite.ts'))).toBe(false);
+    expect(files.has(join(src, 'store', 'sqlite', 'sqlite-store.ts'))).toBe(false);
   });
 
   it('is what tasklane/sqlite adds better-sqlite3 to', () => {
-    expect(reachable(join(src, 'sqlite.ts')).packages.has('better-sqlite3')).toBe(true);
+    expect(reachable(join(src, 'store', 'sqlite', 'sqlite-store.ts')).packages.has('better-sqlite3')).toBe(true);
   });
 });

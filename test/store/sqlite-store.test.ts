@@ -5,8 +5,8 @@ import { hostname } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackgroundRunner, StoreLockedError, TaskCancelledError, isRunnerError } from '../../src/index.js';
 import type { RunnerEvents, TaskContext, TaskStore } from '../../src/index.js';
-import { sqliteStore } from '../../src/sqlite.js';
-import type { SqliteTaskStore } from '../../src/sqlite.js';
+import { sqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { SqliteTaskStore } from '../../src/store/sqlite/sqlite-store.js';
 import { deadPid, leaveBehind, record, tempDb } from '../helpers/store.js';
 import { deferred, flushMicrotasks } from '../helpers/tasks.js';
 

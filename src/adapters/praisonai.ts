@@ -14,8 +14,8 @@
  * @packageDocumentation
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { markReturnsResult, pushStream } from './actors/stream-work.js';
-import type { AgentLike } from './actors/run-agent.js';
+import { markReturnsResult, pushStream } from '../actors/stream-work.js';
+import type { AgentLike } from '../actors/run-agent.js';
 
 /** What `praisonAgent()` needs: PraisonAI's `Agent` (anything with `start(prompt)`). */
 export interface PraisonAgentLike {

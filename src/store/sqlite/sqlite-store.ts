@@ -1,10 +1,10 @@
 import Database from 'better-sqlite3';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { describe, StoreLockedError } from './errors.js';
-import type { Backoff } from './machines/task-machine.js';
-import type { StoredError, StoredTask, StoreOwner, TaskStore } from './store/task-store.js';
-import type { TaskId, TaskStatus } from './types.js';
+import { describe, StoreLockedError } from '../../errors.js';
+import type { Backoff } from '../../machines/task-machine.js';
+import type { StoredError, StoredTask, StoreOwner, TaskStore } from '../task-store.js';
+import type { TaskId, TaskStatus } from '../../types.js';
 
 /** Options of {@link sqliteStore}. */
 export interface SqliteStoreOptions {
@@ -379,4 +379,4 @@ function fromRow(row: Row): StoredTask {
   };
 }
 
-export type { StoredError, StoredTask, StoreOwner, TaskStore } from './store/task-store.js';
+export type { StoredError, StoredTask, StoreOwner, TaskStore } from '../task-store.js';

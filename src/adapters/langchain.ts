@@ -7,9 +7,9 @@
  */
 import type { RunnableConfig } from '@langchain/core/runnables';
 import { concat } from '@langchain/core/utils/stream';
-import { eitherSignal, markReturnsResult } from './actors/stream-work.js';
-import type { AgentLike } from './actors/run-agent.js';
-import type { TaskContext } from './types.js';
+import { eitherSignal, markReturnsResult } from '../actors/stream-work.js';
+import type { AgentLike } from '../actors/run-agent.js';
+import type { TaskContext } from '../types.js';
 
 /** What `invokeRunnable()` needs: a LangChain `Runnable` (or anything with its `invoke`). */
 export interface InvokableRunnable<TInput, TOutput> {

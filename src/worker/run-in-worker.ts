@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { describe, NonRetryableError, RunnerError } from '../errors.js';
-import { checkNonNegativeInteger, checkPositiveInteger, invalid } from '../runner/config.js';
+import { checkNonNegativeInteger, checkPositiveInteger, invalid } from '../validate.js';
 import { VALIDATE_ARGS } from '../types.js';
 import type { TaskContext } from '../types.js';
 import { findUncloneable } from './cloneable.js';

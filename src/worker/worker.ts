@@ -15,6 +15,6 @@
  *
  * @packageDocumentation
  */
-export { createWorkerPool, workerTask, WorkerLoadError } from './actors/run-in-worker.js';
-export type { WorkerPoolOptions, WorkerTaskFunction, WorkerTaskOptions } from './actors/run-in-worker.js';
-export type { TaskContext as WorkerTaskContext } from './types.js';
+export { createWorkerPool, workerTask, WorkerLoadError } from './run-in-worker.js';
+export type { WorkerPoolOptions, WorkerTaskFunction, WorkerTaskOptions } from './run-in-worker.js';
+export type { TaskContext as WorkerTaskContext } from '../types.js';

@@ -1,12 +1,11 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import { describe } from '../errors.js';
+import { checkFunction, checkPositiveInteger, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
 import type { Backoff } from '../machines/task-machine.js';
 import type { RateLimit } from '../machines/rate-window.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { BackgroundTask } from './background-task.js';
 
-/** The longest delay `setTimeout` honours (about 24.8 days); longer ones would fire at once. */
-export const MAX_DELAY_MS = 2_147_483_647;
 
 /**
  * The clock the runner schedules timers on and reads the time from. xstate's `SimulatedClock`
@@ -182,47 +181,6 @@ export interface SubmitOptions<TResult = unknown, TChunk = unknown> {
   backoff?: number | Backoff;
   /** Whether an attempt that timed out is retried (when retries are left). @defaultValue true */
   retryOnTimeout?: boolean;
-}
-
-/** @internal Throws a `TypeError` of the library's one shape. */
-export function invalid(name: string, expected: string, value: unknown): never {
-  throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${describe(value)}`);
-}
-
-/** @internal */
-export function checkTimeout(name: string, value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || Number.isNaN(value)) invalid(name, 'a number of milliseconds', value);
-  if (!(value > 0 && value <= MAX_DELAY_MS)) {
-    throw new RangeError(
-      `Expected \`${name}\` to be a number of milliseconds from 1 to ${MAX_DELAY_MS} (or undefined for none), got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-/** @internal */
-export function checkFunction(name: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'function') invalid(name, 'a function', value);
-}
-
-/** An integer of at least `min`, or a RangeError (a number out of range) / TypeError naming `name`. */
-function checkInteger(name: string, value: unknown, min: 0 | 1): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    const error = typeof value === 'number' ? RangeError : TypeError;
-    throw new error(`Expected \`${name}\` to be a ${min === 1 ? 'positive' : 'non-negative'} integer, got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** @internal A positive integer, or a RangeError/TypeError naming `name`. */
-export function checkPositiveInteger(name: string, value: unknown): number {
-  return checkInteger(name, value, 1);
-}
-
-/** @internal A non-negative integer, or a RangeError/TypeError naming `name`. */
-export function checkNonNegativeInteger(name: string, value: unknown): number {
-  return checkInteger(name, value, 0);
 }
 
 /** @internal */
