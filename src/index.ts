@@ -2,7 +2,7 @@ export { BackgroundRunner } from './runner/background-runner.js';
 export type { RecoverResult, SubmitAgentOptions } from './runner/background-runner.js';
 export { BackgroundTask } from './runner/background-task.js';
 export type { TaskRecord } from './runner/background-task.js';
-export type { BackgroundConfig, RunnerClock, StreamItem, SubmitOptions, TaskResult } from './runner/options.js';
+export type { BackgroundConfig, RunnerClock, RunnerConfig, StreamItem, SubmitOptions, TaskResult } from './runner/options.js';
 export type { RunnerEventName, RunnerEvents } from './runner/events.js';
 export type { TaskRegistry, TaskRegistryContext, TaskSummary } from './runner/registry.js';
 export { taskMachine } from './machines/task-machine.js';

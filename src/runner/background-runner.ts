@@ -24,7 +24,7 @@ import { BackgroundTask } from './background-task.js';
 import type { TaskHost, TaskRecord } from './background-task.js';
 import { checkBackoff, resolveConfig } from './options.js';
 import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid } from '../validate.js';
-import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
+import type { BackgroundConfig, ResolvedConfig, RunnerConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { checkJsonArgs } from './json-args.js';
 import { createTaskRegistry } from './registry.js';
@@ -173,7 +173,7 @@ export class BackgroundRunner {
   }
 
   /** The options in force, defaults applied. */
-  get config(): Readonly<Omit<ResolvedConfig, 'clock' | 'inspect' | 'store' | 'onRecovered'>> {
+  get config(): RunnerConfig {
     const { defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume } = this.#config;
     const { maxConcurrentTasks } = this.#supervisor.getSnapshot().context;
     return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume };
@@ -337,7 +337,7 @@ export class BackgroundRunner {
           continue;
         }
         const execution = new Execution(row.id, handler as (...a: unknown[]) => unknown, row.args ?? [], this.#config.clock.now);
-        const task = new BackgroundTask(this.#host, restoredContext(row, execution, true), (t) => this.#deliver(t), undefined);
+        const task = BackgroundTask._create(this.#host, restoredContext(row, execution, true), (t) => this.#deliver(t), undefined);
         sync.track(task, info);
         this.#enqueue(task, row.priority, row.group ?? undefined);
         result.requeued.push(task);
@@ -606,7 +606,7 @@ export class BackgroundRunner {
       backoff,
       retryOnTimeout,
     });
-    const task = new BackgroundTask<TResult>(this.#host, context, onComplete, onProgress, onChunk);
+    const task = BackgroundTask._create<TResult>(this.#host, context, onComplete, onProgress, onChunk);
     if (this.#sync !== undefined) {
       this.#sync.track(task as BackgroundTask, { handler: handler ?? null, args: handler === undefined ? null : [...args], priority, group: group ?? null });
     }
@@ -795,7 +795,7 @@ export class BackgroundRunner {
 
   /** Shows a task recovered in a final state: held until cleanup like any finished task, and delivered. */
   #restoreFinished(row: StoredTask, status: TaskStatus, context: TaskMachineContext, info: SubmitInfo): BackgroundTask {
-    const task = new BackgroundTask(this.#host, context, undefined, undefined);
+    const task = BackgroundTask._create(this.#host, context, undefined, undefined);
     task._status = status;
     this.#tasks.set(task.id, task);
     this.#registry?.trigger.upsert({ summary: task._summary() });

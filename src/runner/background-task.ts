@@ -71,8 +71,10 @@ export class BackgroundTask<TResult = unknown> {
   /** @internal */
   readonly _onChunk: ((chunk: unknown, task: AnyTask) => void) | undefined;
 
-  /** @internal Created by `BackgroundRunner#submit`. */
-  constructor(
+  // Not marked internal: stripInternal would drop it and leave an implicit public constructor. Private,
+  // the published class says `private constructor()`, so `new BackgroundTask()` does not compile.
+  // The runner creates handles with `BackgroundTask._create`.
+  private constructor(
     host: TaskHost,
     context: TaskMachineContext,
     onComplete: ((task: BackgroundTask<TResult>) => void) | undefined,
@@ -84,6 +86,17 @@ export class BackgroundTask<TResult = unknown> {
     this._onComplete = onComplete as BackgroundTask['_onComplete'];
     this._onProgress = onProgress as BackgroundTask['_onProgress'];
     this._onChunk = onChunk as BackgroundTask['_onChunk'];
+  }
+
+  /** @internal Creates a task handle: the runner's only way in, since the constructor is private. */
+  static _create<TResult = unknown>(
+    host: TaskHost,
+    context: TaskMachineContext,
+    onComplete: ((task: BackgroundTask<TResult>) => void) | undefined,
+    onProgress: ((progress: number, message: string | undefined, task: BackgroundTask<TResult>) => void) | undefined,
+    onChunk?: ((chunk: never, task: BackgroundTask<TResult>) => void) | undefined,
+  ): BackgroundTask<TResult> {
+    return new BackgroundTask<TResult>(host, context, onComplete, onProgress, onChunk);
   }
 
   /** A random UUID. */

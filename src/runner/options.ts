@@ -97,6 +97,18 @@ export interface BackgroundConfig {
   onRecovered?: ((task: BackgroundTask) => void) | undefined;
 }
 
+/** The options in force, defaults applied, as `runner.config` shows them. */
+export interface RunnerConfig {
+  readonly maxConcurrentTasks: number;
+  readonly rateLimit: RateLimit | undefined;
+  readonly groupRateLimit: RateLimit | undefined;
+  readonly maxQueueSize: number;
+  readonly defaultTimeout: number | undefined;
+  readonly autoCleanup: boolean;
+  readonly cleanupDelay: number;
+  readonly resume: 'requeue' | 'mark-lost';
+}
+
 /** @internal Options after defaults and validation. */
 export interface ResolvedConfig {
   maxConcurrentTasks: number;
