@@ -26,6 +26,23 @@ import { checkBackoff, resolveConfig } from './options.js';
 import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid } from '../validate.js';
 import type { BackgroundConfig, ResolvedConfig, RunnerConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
+import type {
+  AgentChunk,
+  AgentResult,
+  AnyWork,
+  ArgsCheck,
+  HandlerMap,
+  KnownHandlerName,
+  NamedOptionsParam,
+  StreamingWork,
+  SubmittableAgent,
+  HandlerName,
+  WithHandler,
+  WorkChunk,
+  WorkFunction,
+  WorkOptions,
+  WorkResult,
+} from './submit-types.js';
 import { checkJsonArgs } from './json-args.js';
 import { createTaskRegistry } from './registry.js';
 import { fromStoredError, StoreSync } from './store-sync.js';
@@ -48,7 +65,7 @@ export interface RecoverResult {
 }
 
 /** Options of `runner.submitAgent(agent, prompt, options)`. */
-export type SubmitAgentOptions<TResult = unknown> = Omit<SubmitOptions<TResult>, 'args'>;
+export type SubmitAgentOptions<TResult = unknown, TChunk = unknown> = Omit<SubmitOptions<NoInfer<TResult>, NoInfer<TChunk>>, 'args'>;
 
 /** The facts of one microtask, sent to the supervisor as its `sync` event (`at` is set at the flush). */
 interface Batch {
@@ -77,7 +94,7 @@ type Listener = (...args: any[]) => void;
  * console.log(await task.wait()); // "notes on AI"
  * ```
  */
-export class BackgroundRunner {
+export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
   readonly #config: ResolvedConfig;
   readonly #emitter = new EventEmitter();
   readonly #wrapped = new WeakMap<Listener, Listener>();
@@ -208,14 +225,19 @@ export class BackgroundRunner {
    * const task = await runner.submit(research, { args: ['AI trends'], name: 'research', timeout: 60_000 });
    * ```
    */
-  async submit<TItem, TCollected>(
-    fn: (...args: any[]) => AsyncIterable<TItem> | PromiseLike<AsyncIterable<TItem>>, // eslint-disable-line @typescript-eslint/no-explicit-any
-    options: SubmitOptions<Awaited<TCollected>, TItem> & { collect: (items: TItem[]) => TCollected },
+  async submit<
+    F extends WorkFunction<TArgs, AsyncIterable<unknown> | PromiseLike<AsyncIterable<unknown>>>,
+    TItem,
+    TCollected,
+    TArgs extends readonly [] | readonly unknown[] = [],
+  >(
+    fn: F & ArgsCheck<F, TArgs> & StreamingWork<TItem>,
+    options: WorkOptions<TArgs, Awaited<TCollected>, TItem> & { collect: (items: TItem[]) => TCollected },
   ): Promise<BackgroundTask<Awaited<TCollected>>>;
-  async submit<TResult>(
-    fn: (...args: any[]) => TResult | PromiseLike<TResult>, // eslint-disable-line @typescript-eslint/no-explicit-any
-    options?: SubmitOptions<TaskResult<Awaited<TResult>>, StreamItem<Awaited<TResult>>>,
-  ): Promise<BackgroundTask<TaskResult<Awaited<TResult>>>>;
+  async submit<F extends WorkFunction<TArgs>, TArgs extends readonly [] | readonly unknown[] = []>(
+    fn: F & ArgsCheck<F, TArgs>,
+    options?: WorkOptions<TArgs, WorkResult<F>, WorkChunk<F>>,
+  ): Promise<BackgroundTask<WorkResult<F>>>;
   /**
    * Submits a task by the name of a handler registered with {@link BackgroundRunner.define}. Its
    * `args` must be JSON data: they are what a store keeps, so that a restarted process can run the
@@ -226,11 +248,24 @@ export class BackgroundRunner {
    *
    * @example
    * ```ts
-   * runner.define('research', async (topic: string, ctx: TaskContext) => lookUp(topic, ctx.signal));
-   * const task = await runner.submit<string>('research', { args: ['AI'] });
+   * const runner = new BackgroundRunner().define('research', async (topic: string, ctx: TaskContext) => lookUp(topic, ctx.signal));
+   * const task = await runner.submit('research', { args: ['AI'] }); // BackgroundTask<Result of lookUp>
    * ```
    */
-  async submit<TResult = unknown>(name: string, options?: SubmitOptions<TResult>): Promise<BackgroundTask<TResult>>;
+  async submit<THandlerMap extends HandlerMap, TName extends KnownHandlerName<THandlerMap>>(
+    this: BackgroundRunner<THandlerMap>,
+    name: TName,
+    ...options: NamedOptionsParam<THandlerMap[TName]>
+  ): Promise<BackgroundTask<WorkResult<THandlerMap[TName]>>>;
+  /**
+   * Submits a task by name on a runner whose handlers the compiler does not know (`define()` was
+   * not chained onto it): any name compiles, and the result is `TResult` (default `unknown`).
+   */
+  async submit<TResult = unknown, THandlerMap extends HandlerMap = THandlers>(
+    this: BackgroundRunner<THandlerMap>,
+    name: HandlerName<THandlerMap>,
+    options?: SubmitOptions<TResult>,
+  ): Promise<BackgroundTask<TResult>>;
   async submit(fn: unknown, options: SubmitOptions = {}): Promise<BackgroundTask> {
     return this.#submit(fn, options);
   }
@@ -240,18 +275,23 @@ export class BackgroundRunner {
    * after a crash (see the `store` option and {@link BackgroundRunner.recover}); the handler is
    * called like a submitted function, as `handler(...args, context)`.
    *
-   * @returns the runner, so definitions chain.
+   * @returns the runner, so definitions chain; a chain types `submit(name, { args })` end to end
+   *   (arguments checked, result typed, unknown names a compile error).
    * @throws TypeError for an empty name, a non-function handler, or a name already defined.
    *
    * @example
    * ```ts
-   * runner
+   * const runner = new BackgroundRunner()
    *   .define('research', async (topic: string, ctx: TaskContext) => research(topic, ctx.signal))
    *   .define('summarise', async (text: string) => summarise(text));
    * ```
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  define(name: string, handler: (...args: any[]) => unknown): this {
+  define<TName extends string, H extends AnyWork, THandlerMap extends HandlerMap = THandlers>(
+    this: BackgroundRunner<THandlerMap>,
+    name: TName,
+    handler: H,
+  ): BackgroundRunner<WithHandler<THandlerMap, TName, H>>;
+  define(name: string, handler: AnyWork): unknown {
     if (typeof name !== 'string' || name === '') invalid('name', 'a non-empty string', name);
     if (typeof handler !== 'function') invalid('handler', 'a function', handler);
     if (this.#handlers.has(name)) {
@@ -272,16 +312,18 @@ export class BackgroundRunner {
    *
    * @throws TypeError when the agent has none of those methods or `prompt` is not a string.
    */
-  async submitAgent<TResult = unknown>(
-    agent: object,
+  async submitAgent<TAgent extends SubmittableAgent>(
+    agent: TAgent,
     prompt: string,
-    options: SubmitAgentOptions<TResult> = {},
-  ): Promise<BackgroundTask<TResult>> {
+    options?: SubmitAgentOptions<AgentResult<TAgent>, AgentChunk<TAgent>>,
+  ): Promise<BackgroundTask<AgentResult<TAgent>>>;
+  async submitAgent<TResult = unknown>(agent: object, prompt: string, options?: SubmitAgentOptions<TResult>): Promise<BackgroundTask<TResult>>;
+  async submitAgent(agent: object, prompt: string, options: SubmitAgentOptions = {}): Promise<BackgroundTask> {
     if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
     const { method, work } = agentWork(agent);
     const agentName = (agent as { name?: unknown }).name;
     const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
-    return this.#submit<TResult>(work, { ...options, name, args: [prompt] });
+    return this.#submit(work, { ...options, name, args: [prompt] });
   }
 
   /**
@@ -891,7 +933,9 @@ export class BackgroundRunner {
     taskId: TaskId | undefined,
   ): void {
     if (this.#emitter.listenerCount('error') > 0) {
-      this.#emit('error', { error, source, taskId });
+      // The event promises an Error: a thrown string or object arrives wrapped, as the cause.
+      const reported = error instanceof Error ? error : new Error(`${source} threw a non-Error value: ${String(error)}`, { cause: error });
+      this.#emit('error', { error: reported, source, taskId });
       return;
     }
     const message = error instanceof Error ? error.message : String(error);

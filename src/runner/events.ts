@@ -45,7 +45,8 @@ export interface RunnerEvents {
    * Without an `'error'` listener, tasklane emits a process warning instead.
    */
   error: (event: {
-    error: unknown;
+    /** What was thrown; a thrown non-Error value arrives wrapped in an `Error` whose `cause` it is. */
+    error: Error;
     source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store';
     taskId: TaskId | undefined;
   }) => void;

@@ -75,7 +75,7 @@ beforeAll(async () => {
   for (const block of readmeBlocks(readme)) {
     writeFileSync(join(consumer, `readme-${String(block.line).padStart(4, '0')}.${block.lang}`), asModule(block, names));
   }
-}, 240_000);
+}, 300_000);
 
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -93,7 +93,7 @@ describe('the packed package', () => {
     // in tasklane's own `.d.ts` files.
     const ours = output.split('\n').filter((line) => line !== '' && (!line.startsWith('../') || line.includes('node_modules/tasklane/')) && !/^\s/.test(line));
     expect(ours).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 
   it('ships the built entry points and the sources its maps point to, and no tests', async () => {
     const listing = await run('tar', ['-tzf', tarball]);
