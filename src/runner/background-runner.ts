@@ -24,7 +24,7 @@ import { BackgroundTask } from './background-task.js';
 import type { TaskHost, TaskRecord } from './background-task.js';
 import { checkBackoff, resolveConfig } from './options.js';
 import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid } from '../validate.js';
-import type { BackgroundConfig, ResolvedConfig, RunnerConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
+import type { BackgroundConfig, ResolvedConfig, RunnerConfig, SubmitOptions } from './options.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import type {
   AgentChunk,

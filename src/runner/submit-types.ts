@@ -26,12 +26,12 @@ export type WorkFunction<TArgs extends readonly unknown[] = readonly unknown[], 
 export type ArgsCheck<F, TArgs extends readonly unknown[]> = [TArgs] extends [never]
   ? unknown // `args: x as never`: the caller opted out
   : F extends (...params: infer P) => unknown
-  ? number extends P['length']
-    ? unknown // a rest parameter: the constraint on `F` already checks each item
-    : Required<P> extends readonly [...{ [K in keyof TArgs]: unknown }, ...unknown[]]
-      ? unknown
-      : { readonly 'error: `args` has more items than the function has parameters': never }
-  : unknown;
+    ? number extends P['length']
+      ? unknown // a rest parameter: the constraint on `F` already checks each item
+      : Required<P> extends readonly [...{ [K in keyof TArgs]: unknown }, ...unknown[]]
+        ? unknown
+        : { readonly 'error: `args` has more items than the function has parameters': never }
+    : unknown;
 
 /**
  * Work that streams `TItem`s. Intersected with the work's own type so `TItem` is inferred from the

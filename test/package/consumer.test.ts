@@ -40,7 +40,10 @@ function publicNames(): string[] {
   const names = new Set<string>();
   for (const match of index.matchAll(/export\s+(?:type\s+)?\{([^}]*)\}/g)) {
     for (const part of (match[1] ?? '').split(',')) {
-      const name = part.trim().split(/\s+as\s+/).pop();
+      const name = part
+        .trim()
+        .split(/\s+as\s+/)
+        .pop();
       if (name) names.add(name);
     }
   }
@@ -91,7 +94,9 @@ describe('the packed package', () => {
     // Errors inside other packages' declarations (the AI SDK and the inspector expect the DOM
     // library, which a Node project does not load) are theirs; ours are in the consumer's files and
     // in tasklane's own `.d.ts` files.
-    const ours = output.split('\n').filter((line) => line !== '' && (!line.startsWith('../') || line.includes('node_modules/tasklane/')) && !/^\s/.test(line));
+    const ours = output
+      .split('\n')
+      .filter((line) => line !== '' && (!line.startsWith('../') || line.includes('node_modules/tasklane/')) && !/^\s/.test(line));
     expect(ours).toEqual([]);
   }, 300_000);
 
@@ -106,7 +111,11 @@ describe('the packed package', () => {
   });
 
   it('loads in plain Node from the installed tarball, and its bin answers --help', async () => {
-    const loaded = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('tasklane'); console.log(typeof m.BackgroundRunner);"], { cwd: consumer });
+    const loaded = await run(
+      process.execPath,
+      ['--input-type=module', '-e', "const m = await import('tasklane'); console.log(typeof m.BackgroundRunner);"],
+      { cwd: consumer },
+    );
     expect(loaded.stdout.trim()).toBe('function');
     const help = await run(join(consumer, 'node_modules/.bin/tasklane'), ['--help'], { cwd: consumer });
     expect(help.stdout).toMatch(/tasklane/);

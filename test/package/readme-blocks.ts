@@ -34,7 +34,11 @@ export function asModule(block: ReadmeBlock, publicNames: readonly string[]): st
   const imported = new Set<string>();
   for (const match of block.code.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s+from/g)) {
     for (const part of (match[1] ?? '').split(',')) {
-      const name = part.trim().split(/\s+as\s+/).pop()?.replace(/^type\s+/, '');
+      const name = part
+        .trim()
+        .split(/\s+as\s+/)
+        .pop()
+        ?.replace(/^type\s+/, '');
       if (name) imported.add(name);
     }
   }
