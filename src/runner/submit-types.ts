@@ -83,10 +83,10 @@ export type KnownHandlerName<THandlers> = IsKnown<THandlers> extends true ? keyo
 export type HandlerName<THandlers> = IsKnown<THandlers> extends true ? never : string;
 
 /** The arguments of a named handler before its trailing context. */
-export type HandlerArgs<H> = H extends (...args: infer P) => unknown ? WithoutContext<P> : unknown[];
+type HandlerArgs<H> = H extends (...args: infer P) => unknown ? WithoutContext<P> : unknown[];
 
 /** `P` without a trailing parameter that takes the {@link TaskContext}. */
-export type WithoutContext<P extends readonly unknown[]> = P extends readonly [...infer TArgs, infer TLast]
+type WithoutContext<P extends readonly unknown[]> = P extends readonly [...infer TArgs, infer TLast]
   ? TaskContext extends TLast
     ? TArgs
     : P
@@ -97,7 +97,7 @@ export type WithoutContext<P extends readonly unknown[]> = P extends readonly [.
     : P;
 
 /** The options of `submit(name, options)` for a known handler `H`: `args` checked against it. */
-export type NamedOptions<H> = Omit<SubmitOptions<NoInfer<WorkResult<H>>, NoInfer<WorkChunk<H>>>, 'args'> &
+type NamedOptions<H> = Omit<SubmitOptions<NoInfer<WorkResult<H>>, NoInfer<WorkChunk<H>>>, 'args'> &
   ([] extends HandlerArgs<H> ? { args?: HandlerArgs<H> } : { args: HandlerArgs<H> });
 
 /** The `options` parameter of `submit(name, options)`: required when the handler takes arguments. */
@@ -128,6 +128,3 @@ export type AgentChunk<TAgent> = TAgent extends { start(...args: never[]): infer
 
 /** An agent `submitAgent` accepts: one with a `start`, `chat` or `run` method. */
 export type SubmittableAgent = AgentLike & ({ start: AnyWork } | { chat: AnyWork } | { run: AnyWork });
-
-/** A task handle typed by work `F`'s result. */
-export type TaskFor<F> = BackgroundTask<WorkResult<F>>;
