@@ -3,7 +3,6 @@
 // only; nothing here exists at run time.
 import type { AgentLike } from '../actors/run-agent.js';
 import type { TaskContext } from '../types.js';
-import type { BackgroundTask } from './background-task.js';
 import type { StreamItem, SubmitOptions, TaskResult } from './options.js';
 
 /**

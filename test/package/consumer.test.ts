@@ -89,7 +89,7 @@ describe('the packed package', () => {
     const tsc = join(root, 'node_modules/typescript/bin/tsc');
     const output = await run(process.execPath, [tsc, '-p', consumer], { cwd: consumer }).then(
       () => '',
-      (error: { stdout?: string }) => error.stdout ?? String(error),
+      (error: Error & { stdout?: string }) => error.stdout ?? error.message,
     );
     // Errors inside other packages' declarations (the AI SDK and the inspector expect the DOM
     // library, which a Node project does not load) are theirs; ours are in the consumer's files and
