@@ -412,3 +412,40 @@ export function transitionTask(
       return undefined;
   }
 }
+
+/**
+ * @internal
+ * The type of the event that took a task from `from` to `to`, read from the chart's targets and the
+ * new context: for a task actor, whose snapshot does not carry the event that produced it.
+ */
+export function causeOf(from: TaskStatus, to: TaskStatus, context: TaskMachineContext): TaskMachineEvent['type'] {
+  switch (to) {
+    case 'running':
+      return from === 'retrying' ? 'retry' : 'start';
+    case 'completed':
+      return 'done';
+    case 'cancelled':
+      return 'cancel';
+    case 'lost':
+      return 'lose';
+    default: {
+      // `retrying` or `failed`: an attempt failed, by the work's error or by the timeout.
+      const error = context.error;
+      return error instanceof TaskTimeoutError && error.taskId === context.taskId ? 'timeout' : 'error';
+    }
+  }
+}
+
+/** @internal The time the chart recorded for entering `status`, from the context (no clock read). */
+export function enteredAt(status: TaskStatus, context: TaskMachineContext): number {
+  switch (status) {
+    case 'pending':
+      return context.createdAt;
+    case 'running':
+      return context.attemptStartedAt ?? context.createdAt;
+    case 'retrying':
+      return context.attempts.at(-1)?.completedAt ?? context.createdAt;
+    default:
+      return context.completedAt ?? context.createdAt;
+  }
+}

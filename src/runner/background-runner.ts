@@ -15,7 +15,7 @@ import {
 } from '../errors.js';
 import { supervisorMachine, syncInPlace } from '../machines/supervisor-machine.js';
 import type { QueuedTask, SupervisorActor, SupervisorOutbox } from '../machines/supervisor-machine.js';
-import { initialTaskContext, taskMachine, transitionTask } from '../machines/task-machine.js';
+import { causeOf, enteredAt, initialTaskContext, taskMachine, transitionTask } from '../machines/task-machine.js';
 import type { TaskActor, TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-machine.js';
 import { isFinalStatus, VALIDATE_ARGS } from '../types.js';
 import type { StoredTask } from '../store/task-store.js';
@@ -339,7 +339,7 @@ export class BackgroundRunner {
         const execution = new Execution(row.id, handler as (...a: unknown[]) => unknown, row.args ?? [], this.#config.clock.now);
         const task = new BackgroundTask(this.#host, restoredContext(row, execution, true), (t) => this.#deliver(t), undefined);
         sync.track(task, info);
-        this.#enqueue(task, row.priority, row.group ?? undefined);
+        this.#enqueue(task, row.priority, row.group ?? undefined, 'restore');
         result.requeued.push(task);
         continue;
       }
@@ -610,19 +610,28 @@ export class BackgroundRunner {
     if (this.#sync !== undefined) {
       this.#sync.track(task as BackgroundTask, { handler: handler ?? null, args: handler === undefined ? null : [...args], priority, group: group ?? null });
     }
-    this.#enqueue(task as BackgroundTask, priority, group);
+    this.#enqueue(task as BackgroundTask, priority, group, 'submit');
     return task;
   }
 
   /** Makes a new pending task known to the runner and queues it. */
-  #enqueue(task: BackgroundTask, priority: number, group: string | undefined): void {
+  #enqueue(task: BackgroundTask, priority: number, group: string | undefined, cause: 'submit' | 'restore'): void {
     this.#tasks.set(task.id, task);
     if (this.#config.inspect) this.#materialize(task);
     this.#registry?.trigger.upsert({ summary: task._summary() });
     this.#active += 1;
     this.#pending += 1;
+    this.#announceCreated(task, cause);
     if (this.#listens('submitted')) this.#emit('submitted', { task });
     this.#tellSubmitted({ taskId: task.id, priority, group, seq: 0 });
+  }
+
+  /** The `'transition'` from `null` of a task that came into being, in the status it holds. */
+  #announceCreated(task: BackgroundTask, cause: 'submit' | 'restore'): void {
+    if (!this.#listens('transition')) return;
+    const context = task._context;
+    const to = task._status;
+    this.#emit('transition', { task, from: null, to, event: cause, at: enteredAt(to, context), attempt: Math.max(1, context.attempt) });
   }
 
   /** Sends an event to a task: to its actor if it has one, else through the compact transition. */
@@ -633,7 +642,7 @@ export class BackgroundRunner {
       return;
     }
     const next = transitionTask(task._status, task._context, event);
-    if (next) this.#commit(task, next[0], next[1]);
+    if (next) this.#commit(task, next[0], next[1], event.type);
   }
 
   /**
@@ -641,7 +650,7 @@ export class BackgroundRunner {
    * out what follows: effects for actor-less tasks, callbacks, waiters, events, the registry, and
    * telling the supervisor about a finished task.
    */
-  #commit(task: BackgroundTask, status: TaskStatus, context: TaskMachineContext): void {
+  #commit(task: BackgroundTask, status: TaskStatus, context: TaskMachineContext, cause?: string): void {
     const previous = task._status;
     const previousContext = task._context;
     if (previous === status && previousContext === context) return;
@@ -677,6 +686,11 @@ export class BackgroundRunner {
       execution.abort(context.error);
     }
     this.#registry?.trigger.upsert({ summary: task._summary() });
+    if (this.#listens('transition')) {
+      // An actor's snapshot does not say which event produced it: read that from the chart.
+      const event = cause ?? causeOf(previous, status, context);
+      this.#emit('transition', { task, from: previous, to: status, event, at: enteredAt(status, context), attempt: Math.max(1, context.attempt) });
+    }
 
     if (status === 'running') {
       this.#running.add(task);
@@ -801,6 +815,7 @@ export class BackgroundRunner {
     this.#registry?.trigger.upsert({ summary: task._summary() });
     // Known to the supervisor only as finished, so cleanup removes it after `cleanupDelay`.
     this.#tell('withdrawn', task.id);
+    this.#announceCreated(task, 'restore');
     if (status === 'lost' && this.#listens('lost')) this.#emit('lost', { task, error: context.error! });
     if (status !== row.status || !row.delivered) this.#deliver(task);
     this.#sync?.track(task, info);

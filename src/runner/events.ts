@@ -1,4 +1,4 @@
-import type { TaskId } from '../types.js';
+import type { TaskId, TaskStatus } from '../types.js';
 import type { BackgroundTask } from './background-task.js';
 
 /**
@@ -8,6 +8,19 @@ import type { BackgroundTask } from './background-task.js';
  * the task: the error is reported on `'error'`.
  */
 export interface RunnerEvents {
+  /**
+   * A task changed state: one event for every status change of every task, synchronously and in
+   * order, after the task's snapshot holds the new status (so `task.status === to`). It comes
+   * before the event named after the state (`'started'`, `'completed'`…). Progress reports are not
+   * transitions. With no listener it costs nothing, and listening never gives a task an actor.
+   * See {@link TransitionEvent}.
+   *
+   * @example
+   * ```ts
+   * runner.on('transition', ({ task, from, to, event }) => log(`${task.id} ${from ?? '∅'} → ${to} (${event})`));
+   * ```
+   */
+  transition: (event: TransitionEvent) => void;
   /** A task was accepted; it is `pending` until a slot frees up. */
   submitted: (event: { task: BackgroundTask }) => void;
   /** A task entered `running`: its work is being called (`attempt` 1, then once per retry). */
@@ -53,3 +66,28 @@ export interface RunnerEvents {
 
 /** The name of one of the runner's events. */
 export type RunnerEventName = keyof RunnerEvents;
+
+/**
+ * The payload of the `'transition'` event.
+ *
+ * `event` is the type of the chart event that caused the change: `'submit'` (from `null` to
+ * `pending` at submit), `'restore'` (from `null` when `recover()` takes a stored task over, to
+ * `pending` or to the final state it was found in), else one of `TaskMachineEvent`'s types:
+ * `'start'`, `'retry'`, `'done'`, `'error'`, `'timeout'`, `'cancel'`, `'lose'`.
+ */
+export interface TransitionEvent {
+  readonly task: BackgroundTask;
+  /** The status left, or `null` when the task came into being (submit or restore). */
+  readonly from: TaskStatus | null;
+  /** The status entered; `task.status` already reads it. */
+  readonly to: TaskStatus;
+  /** The type of the event that caused the change (see above). */
+  readonly event: string;
+  /**
+   * When, in epoch ms from the runner's clock: the time the chart recorded for the change (the
+   * attempt's start, the failure, the completion; the submit time for `pending`).
+   */
+  readonly at: number;
+  /** The task's attempt at that moment, 1-based: 1 until the first retry starts. */
+  readonly attempt: number;
+}
