@@ -27,6 +27,7 @@ import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTime
 import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { checkJsonArgs } from './json-args.js';
+import { createTaskIds } from './task-ids.js';
 import { createTaskRegistry } from './registry.js';
 import { fromStoredError, StoreSync } from './store-sync.js';
 import type { SubmitInfo } from './store-sync.js';
@@ -87,6 +88,7 @@ export class BackgroundRunner {
   readonly #host: TaskHost;
   #registry: TaskRegistry | undefined;
   readonly #handlers = new Map<string, TaskFunction>();
+  readonly #nextId = createTaskIds();
   /** Present only with a `store`: every store-related cost sits behind `#sync !== undefined`. */
   readonly #sync: StoreSync | undefined;
   #idleWaiters: (() => void)[] = [];
@@ -593,7 +595,7 @@ export class BackgroundRunner {
     const backoff = checkBackoff(options.backoff);
     if (this.#pending >= this.#config.maxQueueSize) throw new QueueFullError(this.#config.maxQueueSize);
 
-    const taskId = randomUUID();
+    const taskId = this.#nextId();
     const now = this.#config.clock.now();
     const context = initialTaskContext({
       taskId,

@@ -86,7 +86,10 @@ export class BackgroundTask<TResult = unknown> {
     this._onChunk = onChunk as BackgroundTask['_onChunk'];
   }
 
-  /** A random UUID. */
+  /**
+   * The task's id: UUID-shaped, unique across runners and processes (a per-runner random part and a
+   * counter; tasks recovered from a store keep the id they were stored with).
+   */
   get id(): TaskId {
     return this._context.taskId;
   }
