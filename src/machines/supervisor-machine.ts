@@ -27,6 +27,8 @@ export interface SupervisorContext {
   readonly maxConcurrentTasks: number;
   readonly autoCleanup: boolean;
   readonly cleanupDelay: number;
+  /** With `autoCleanup`, the most finished tasks kept; past it the oldest are removed first. */
+  readonly maxFinishedTasks: number;
   /** One priority queue per rate-limit group (`''` for tasks without a group). */
   readonly queues: Map<string, PriorityQueue<QueuedTask>>;
   /** The ids still waiting for a slot. Withdrawn ids stay in `queues` and are skipped when reached. */
@@ -55,6 +57,8 @@ export interface SupervisorInput {
   readonly maxConcurrentTasks: number;
   readonly autoCleanup: boolean;
   readonly cleanupDelay: number;
+  /** @defaultValue Infinity */
+  readonly maxFinishedTasks?: number | undefined;
   readonly rateLimit?: RateLimit | undefined;
   readonly groupRateLimit?: RateLimit | undefined;
   /** Epoch ms at creation. */
@@ -137,7 +141,7 @@ function record(
   }
   for (const taskId of event.withdrawn) pending.delete(taskId);
   if (context.autoCleanup && event.withdrawn.length + event.settled.length > 0) {
-    if (context.cleanupDelay === 0) {
+    if (context.cleanupDelay === 0 || context.maxFinishedTasks === 0) {
       // Nothing to wait for, so no timer: remove them now. (A timer would also let finished tasks
       // pile up under a producer that never yields to the event loop.)
       enqueue.emit({ type: 'remove', taskIds: [...event.withdrawn, ...event.settled] });
@@ -145,6 +149,12 @@ function record(
       const hadFinished = finished.size > 0;
       for (const taskId of event.withdrawn) finished.push({ taskId, at: event.at });
       for (const taskId of event.settled) finished.push({ taskId, at: event.at });
+      if (finished.size > context.maxFinishedTasks) {
+        // Over the cap: the oldest finished go now, before their delay is up.
+        const removed: TaskId[] = [];
+        while (finished.size > context.maxFinishedTasks) removed.push(finished.shift()!.taskId);
+        enqueue.emit({ type: 'remove', taskIds: removed });
+      }
       // One timer for all finished tasks: arm it when the first one arrives.
       if (!hadFinished) enqueue.raise({ type: 'sweep' }, { id: SWEEP_ID, delay: context.cleanupDelay });
     }
@@ -373,6 +383,7 @@ export const supervisorMachine = setup({
     maxConcurrentTasks: input.maxConcurrentTasks,
     autoCleanup: input.autoCleanup,
     cleanupDelay: input.cleanupDelay,
+    maxFinishedTasks: input.maxFinishedTasks ?? Number.POSITIVE_INFINITY,
     queues: new Map([['', new PriorityQueue<QueuedTask>()]]),
     pending: new Set<TaskId>(),
     running: 0,

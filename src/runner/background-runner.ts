@@ -153,6 +153,7 @@ export class BackgroundRunner {
         maxConcurrentTasks: this.#config.maxConcurrentTasks,
         autoCleanup: this.#config.autoCleanup,
         cleanupDelay: this.#config.cleanupDelay,
+        maxFinishedTasks: this.#config.maxFinishedTasks,
         rateLimit: this.#config.rateLimit,
         groupRateLimit: this.#config.groupRateLimit,
         now: clock.now(),
@@ -176,9 +177,9 @@ export class BackgroundRunner {
 
   /** The options in force, defaults applied. */
   get config(): Readonly<Omit<ResolvedConfig, 'clock' | 'inspect' | 'store' | 'onRecovered'>> {
-    const { defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume } = this.#config;
+    const { defaultTimeout, autoCleanup, cleanupDelay, maxFinishedTasks, rateLimit, groupRateLimit, maxQueueSize, resume } = this.#config;
     const { maxConcurrentTasks } = this.#supervisor.getSnapshot().context;
-    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume };
+    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, maxFinishedTasks, rateLimit, groupRateLimit, maxQueueSize, resume };
   }
 
   /**
