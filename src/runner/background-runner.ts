@@ -17,6 +17,7 @@ import { supervisorMachine, syncInPlace } from '../machines/supervisor-machine.j
 import type { QueuedTask, SupervisorActor, SupervisorOutbox } from '../machines/supervisor-machine.js';
 import { causeOf, enteredAt, initialTaskContext, taskMachine, transitionTask } from '../machines/task-machine.js';
 import type { TaskActor, TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-machine.js';
+import { taskChart, taskTimers } from '../machines/task-chart.js';
 import { isFinalStatus, VALIDATE_ARGS } from '../types.js';
 import type { StoredTask } from '../store/task-store.js';
 import type { TaskFunction, TaskId, TaskStatus } from '../types.js';
@@ -699,22 +700,13 @@ export class BackgroundRunner {
       this.#running.add(task);
       // Announce the start before calling the work, so a sync progress report follows 'started'.
       if (this.#listens('started')) this.#emit('started', { task, attempt: context.attempt });
-      if (!task._actor && task._status === 'running') {
-        // The actor-less equivalent of the machine's `running` state: invoke the work, arm the timeout.
-        execution.attach((event) => this.#dispatch(task, event), context.attempt);
-        if (context.timeout !== undefined && task._status === 'running') {
-          task._timer = this.#schedule(context.timeout, () => this.#dispatch(task, { type: 'timeout' }), task);
-        }
-      }
+      if (!task._actor && task._status === 'running') this.#enter(task, status, context);
       return;
     }
 
     if (status === 'retrying') {
-      const retryAt = context.retryAt ?? this.#config.clock.now();
-      const failedAt = context.attempts.at(-1)?.completedAt ?? retryAt;
-      const delayMs = Math.max(0, retryAt - failedAt);
-      if (!task._actor) task._timer = this.#schedule(delayMs, () => this.#dispatch(task, { type: 'retry', at: retryAt }), task);
-      this.#emit('retrying', { task, error: context.error!, attempt: context.attempt, delayMs });
+      if (!task._actor) this.#enter(task, status, context);
+      this.#emit('retrying', { task, error: context.error!, attempt: context.attempt, delayMs: taskTimers.retry.delay(context) });
       return;
     }
 
@@ -731,6 +723,22 @@ export class BackgroundRunner {
     else this.#tell('settled', task.id);
     this.#active -= 1;
     if (this.#active === 0) this.#idle();
+  }
+
+  /**
+   * The actor-less equivalent of entering a chart state: invoke what the state invokes (the work)
+   * and arm its timer, both read from the chart.
+   */
+  #enter(task: BackgroundTask, status: TaskStatus, context: TaskMachineContext): void {
+    const state = taskChart.states[status];
+    if (state.invoke === 'execute') (context.work as Execution).attach((event) => this.#dispatch(task, event), context.attempt);
+    if (state.after === undefined || task._status !== status) return;
+    const timer = taskTimers[state.after];
+    const delay = timer.delay(context);
+    if (delay !== undefined) {
+      const event = timer.event(context);
+      task._timer = this.#schedule(delay, () => this.#dispatch(task, event), task);
+    }
   }
 
   /** A timer on the runner's clock that never holds the process open. */
