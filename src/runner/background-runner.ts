@@ -29,6 +29,7 @@ import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskR
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { checkJsonArgs } from './json-args.js';
 import { createTaskIds } from './task-ids.js';
+import { createSnapshotSource } from './task-snapshot.js';
 import { createTaskRegistry } from './registry.js';
 import { fromStoredError, StoreSync } from './store-sync.js';
 import type { SubmitInfo } from './store-sync.js';
@@ -63,6 +64,8 @@ interface Batch {
 
 /** The task machine with its effects: one for every runner. */
 const taskLogic = taskMachine.provide({ actors: { execute: runFunctionLogic } });
+/** Snapshots of `taskLogic` for tasks without an actor. */
+const snapshotOf = createSnapshotSource(taskLogic);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Listener = (...args: any[]) => void;
@@ -172,7 +175,9 @@ export class BackgroundRunner {
     this.#host = {
       clock,
       materialize: (task) => this.#materialize(task),
+      snapshot: (task) => snapshotOf(task._status, task._context),
       cancel: (task, reason) => this.#cancel(task, reason),
+      report: (error, task) => this.#report(error, 'listener', task.id),
     };
   }
 
@@ -675,6 +680,7 @@ export class BackgroundRunner {
         const { progress, message } = context;
         this.#emit('progress', streamed ? { task, progress, message, chunk: context.chunk } : { task, progress, message });
       }
+      if (task._observers !== undefined) task._notify();
       return;
     }
 
@@ -695,6 +701,9 @@ export class BackgroundRunner {
       const event = cause ?? causeOf(previous, status, context);
       this.#emit('transition', { task, from: previous, to: status, event, at: enteredAt(status, context), attempt: Math.max(1, context.attempt) });
     }
+    // Observers see the new state before its effects run, so a report the work makes
+    // synchronously when called arrives after the `running` snapshot, as with an actor.
+    if (task._observers !== undefined) task._notify();
 
     if (status === 'running') {
       this.#running.add(task);
