@@ -878,7 +878,15 @@ export class BackgroundRunner {
     });
     task._actor = actor;
     actor.subscribe({
-      next: (snap) => this.#commit(task, snap.value as TaskStatus, snap.context),
+      next: (snap) => {
+        // A finished actor tells its parent `xstate.done.actor.<id>`: a macrostep of the
+        // supervisor per task for an event it has no transition for, and an entry per task id in
+        // xstate's per-event-type caches of the supervisor machine that every runner shares (a
+        // leak). The parent link is cut for that relay only (it follows this call synchronously)
+        // and restored after, so inspectors still show the task under the supervisor.
+        if (snap.status === 'done') detachParentOnce(actor);
+        this.#commit(task, snap.value as TaskStatus, snap.context);
+      },
       error: (error) => this.#report(error, 'listener', task.id),
     });
     actor.start();
@@ -968,4 +976,18 @@ function updatesAfter(row: StoredTask, event: Extract<TaskMachineEvent, { type: 
 function unref<T>(handle: T): T {
   (handle as { unref?: () => void } | undefined)?.unref?.();
   return handle;
+}
+
+/**
+ * Cuts a finishing actor's parent link until the current synchronous step is over: xstate relays
+ * `xstate.done.actor.<id>` to `_parent` right after notifying observers of the done snapshot.
+ */
+function detachParentOnce(actor: TaskActor): void {
+  const ref = actor as unknown as { _parent: unknown };
+  const parent = ref._parent;
+  if (parent === undefined) return;
+  ref._parent = undefined;
+  queueMicrotask(() => {
+    ref._parent = parent;
+  });
 }
