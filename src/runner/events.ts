@@ -1,4 +1,6 @@
+import { EventEmitter } from 'eventemitter3';
 import type { TaskId, TaskStatus } from '../types.js';
+import { invalid } from '../validate.js';
 import type { BackgroundTask } from './background-task.js';
 
 /**
@@ -57,11 +59,7 @@ export interface RunnerEvents {
    * listener), or writing to the store failed (`source: 'store'`; the write is retried).
    * Without an `'error'` listener, tasklane emits a process warning instead.
    */
-  error: (event: {
-    error: unknown;
-    source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store';
-    taskId: TaskId | undefined;
-  }) => void;
+  error: (event: { error: unknown; source: ErrorSource; taskId: TaskId | undefined }) => void;
 }
 
 /** The name of one of the runner's events. */
@@ -90,4 +88,88 @@ export interface TransitionEvent {
   readonly at: number;
   /** The task's attempt at that moment, 1-based: 1 until the first retry starts. */
   readonly attempt: number;
+}
+
+/** Where an error reported on `'error'` came from. */
+export type ErrorSource = 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Listener = (...args: any[]) => void;
+
+/**
+ * @internal
+ * The runner's emitter: typed events, listeners wrapped so one that throws is reported on
+ * `'error'` instead of breaking the runner, and the user callbacks run the same way. The only code
+ * that turns what happens to tasks into events is the task driver, through this.
+ */
+export class RunnerEmitter {
+  readonly #emitter = new EventEmitter();
+  readonly #wrapped = new WeakMap<Listener, Listener>();
+
+  on(event: RunnerEventName, listener: unknown): void {
+    this.#emitter.on(event, this.#wrap(event, listener));
+  }
+
+  once(event: RunnerEventName, listener: unknown): void {
+    this.#emitter.once(event, this.#wrap(event, listener));
+  }
+
+  off(event: RunnerEventName, listener: unknown): void {
+    const wrapped = this.#wrapped.get(listener as Listener);
+    if (wrapped) this.#emitter.off(event, wrapped);
+  }
+
+  listenerCount(event: RunnerEventName): number {
+    return this.#emitter.listenerCount(event);
+  }
+
+  removeAllListeners(event?: RunnerEventName): void {
+    this.#emitter.removeAllListeners(event);
+  }
+
+  /** Whether `event` has listeners: lets hot paths skip building a payload nobody reads. */
+  listens(event: RunnerEventName): boolean {
+    return this.#emitter.listenerCount(event) > 0;
+  }
+
+  emit<E extends RunnerEventName>(event: E, payload: Parameters<RunnerEvents[E]>[0]): void {
+    this.#emitter.emit(event, payload);
+  }
+
+  /** Runs a user callback; a throw is reported, never propagated. */
+  call(source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered', taskId: TaskId, fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.report(error, source, taskId);
+    }
+  }
+
+  /** Reports on `'error'`, or as a process warning when nobody listens. */
+  report(error: unknown, source: ErrorSource, taskId: TaskId | undefined): void {
+    if (this.#emitter.listenerCount('error') > 0) {
+      this.emit('error', { error, source, taskId });
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.emitWarning(`tasklane: ${source} for task ${taskId ?? '-'} threw: ${message}`, { code: 'TASKLANE_CALLBACK_ERROR' });
+  }
+
+  #wrap(event: RunnerEventName, listener: unknown): Listener {
+    if (typeof listener !== 'function') invalid('listener', 'a function', listener);
+    let wrapped = this.#wrapped.get(listener as Listener);
+    if (!wrapped) {
+      wrapped = ((payload: unknown) => {
+        try {
+          (listener as (payload: unknown) => void)(payload);
+        } catch (error) {
+          if (event === 'error') return; // never loop on a throwing error listener
+          const taskId = (payload as { task?: BackgroundTask } | undefined)?.task?.id;
+          this.report(error, 'listener', taskId);
+        }
+      }) as Listener;
+      this.#wrapped.set(listener as Listener, wrapped);
+    }
+    return wrapped;
+  }
 }
