@@ -5,7 +5,7 @@ import type { AttemptRecord, TaskActor, TaskMachineContext, TaskSnapshot } from 
 import { isFinalStatus } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
 import { checkTimeout, invalid } from '../validate.js';
-import type { RunnerClock } from './options.js';
+import type { RunnerClock } from './clock.js';
 import type { TaskSummary } from './registry.js';
 
 /** A task as plain JSON: what `task.toJSON()` and `runner.listTasks()` return. */

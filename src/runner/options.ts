@@ -5,18 +5,10 @@ import type { Backoff } from '../machines/task-machine.js';
 import type { RateLimit } from '../machines/rate-window.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { BackgroundTask } from './background-task.js';
+import type { RunnerClock } from './clock.js';
 
 
-/**
- * The clock the runner schedules timers on and reads the time from. xstate's `SimulatedClock`
- * fits it; so does `{ setTimeout, clearTimeout, now: Date.now }`.
- */
-export interface RunnerClock {
-  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
-  clearTimeout(id: unknown): void;
-  /** Epoch milliseconds. Defaults to `Date.now()`. */
-  now?(): number;
-}
+export type { RunnerClock } from './clock.js';
 
 /**
  * Options of `new BackgroundRunner(options)`: the TypeScript face of Python's `BackgroundConfig`.
