@@ -1,6 +1,5 @@
 import { createActor } from 'xstate';
-import { runFunctionLogic } from '../actors/run-function.js';
-import type { Execution } from '../actors/run-function.js';
+import { Execution, runFunctionLogic } from '../actors/run-function.js';
 import { causeOf, enteredAt, stepTask, taskChart, taskTimers } from '../machines/task-chart.js';
 import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-chart.js';
 import { taskMachine } from '../machines/task-machine.js';
@@ -121,7 +120,6 @@ export class TaskDriver implements SupervisorRequests {
     task._status = status;
     task._context = context;
     if (this.#sync !== undefined) this.#sync.touch(task);
-    const execution = context.work as Execution;
 
     if (previous === status) {
       if (status !== 'running') return;
@@ -146,9 +144,9 @@ export class TaskDriver implements SupervisorRequests {
       task._timer = undefined;
     }
     if (previous === 'running') {
-      this.#table.markRunning(task, false);
       // Abort with the task's own error, so `signal.reason` is the TaskCancelledError/TaskTimeoutError.
-      execution.abort(context.error);
+      const work = context.work;
+      if (work instanceof Execution) work.abort(context.error);
     }
     this.registry?.trigger.upsert({ summary: task._summary() });
     if (this.#emitter.listens('transition')) {
@@ -161,7 +159,6 @@ export class TaskDriver implements SupervisorRequests {
     if (task._observers !== undefined) task._notify();
 
     if (status === 'running') {
-      this.#table.markRunning(task, true);
       // Announce the start before calling the work, so a sync progress report follows 'started'.
       if (this.#emitter.listens('started')) this.#emitter.emit('started', { task, attempt: context.attempt });
       if (!task._actor && task._status === 'running') this.#enter(task, status, context);
@@ -195,7 +192,9 @@ export class TaskDriver implements SupervisorRequests {
    */
   #enter(task: BackgroundTask, status: TaskStatus, context: TaskMachineContext): void {
     const state = taskChart.states[status];
-    if (state.invoke === 'execute') (context.work as Execution).attach((event) => this.dispatch(task, event), context.attempt);
+    const work = context.work;
+    // Work that runs elsewhere (a remote backend) is not an Execution: its events arrive by `dispatch`.
+    if (state.invoke === 'execute' && work instanceof Execution) work.attach((event) => this.dispatch(task, event), context.attempt);
     if (state.after === undefined || task._status !== status) return;
     const timer = taskTimers[state.after];
     const delay = timer.delay(context);
@@ -217,10 +216,12 @@ export class TaskDriver implements SupervisorRequests {
 
   /** The supervisor admitted a task: start it, unless it ended meanwhile. */
   admit(taskIds: TaskId[]): void {
+    // One clock read for the batch: every task admitted together starts at the same time.
+    const at = this.#config.clock.now();
     for (const taskId of taskIds) {
       const task = this.#table.get(taskId);
       if (task?.status === 'pending') {
-        this.dispatch(task, { type: 'start', at: this.#config.clock.now() });
+        this.dispatch(task, { type: 'start', at });
       } else {
         // Cancelled while the supervisor was admitting it: give the slot back.
         this.link.tell('settled', taskId);

@@ -11,7 +11,6 @@ import type { BackgroundTask, TaskRecord } from './background-task.js';
  */
 export class TaskTable {
   readonly #byId = new Map<TaskId, BackgroundTask>();
-  readonly #running = new Set<BackgroundTask>();
   /** Tasks not yet final. */
   active = 0;
   /** Tasks in `pending`. */
@@ -33,19 +32,20 @@ export class TaskTable {
     return this.#byId.has(id);
   }
 
-  markRunning(task: BackgroundTask, running: boolean): void {
-    if (running) this.#running.add(task);
-    else this.#running.delete(task);
-  }
 
   /** Every task held, in submission order (a copy). */
   all(): BackgroundTask[] {
     return [...this.#byId.values()];
   }
 
-  /** The tasks running now (a copy). */
+  /**
+   * The tasks running now, in submission order. A scan, not an index: a second set of running tasks
+   * cost every task two hash operations for a list that is read rarely.
+   */
   running(): BackgroundTask[] {
-    return [...this.#running];
+    const running: BackgroundTask[] = [];
+    for (const task of this.#byId.values()) if (task.status === 'running') running.push(task);
+    return running;
   }
 
   /** The pending tasks, in submission order. */
