@@ -152,3 +152,31 @@ describe("runner.on('transition')", () => {
     });
   });
 });
+
+describe("runner.on('transition') with a store", () => {
+  it('announces what recover() takes over with event restore: pending for re-queued tasks, the final state for the rest', async () => {
+    const { sqliteStore } = await import('../../src/store/sqlite/sqlite-store.js');
+    const { leaveBehind, record: row, tempDb } = await import('../helpers/store.js');
+    const db = tempDb();
+    try {
+      leaveBehind(db.path, [
+        row({ id: 'again', status: 'running', attempt: 1, startedAt: 1_100 }),
+        row({ id: 'gone', handler: null, status: 'running', attempt: 1, startedAt: 1_100 }),
+        row({ id: 'done', status: 'completed', attempt: 1, startedAt: 1_100, completedAt: 1_200, result: 7 }),
+      ]);
+      const runner = new BackgroundRunner({ store: sqliteStore({ path: db.path }) });
+      runner.define('work', () => 'ok');
+      const steps = record(runner);
+      await runner.recover();
+      await runner.onIdle();
+      const of = (id: string) => path(steps.filter((s) => s.id === id));
+      expect(of('again')).toEqual(['∅→pending:restore#1', 'pending→running:start#2', 'running→completed:done#2']);
+      expect(of('gone')).toEqual(['∅→lost:restore#1']);
+      expect(of('done')).toEqual(['∅→completed:restore#1']);
+      for (const step of steps) expect(step.status).toBe(step.to);
+      await runner.stop();
+    } finally {
+      db.cleanup();
+    }
+  });
+});
