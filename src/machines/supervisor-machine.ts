@@ -2,13 +2,12 @@ import { assign, enqueueActions, setup } from 'xstate';
 import type { ActorRefFrom } from 'xstate';
 import type { TaskId } from '../types.js';
 import { admit, createAdmissionState, later, record, SWEEP_ID, TICK_ID } from './admission-queue.js';
-
-const DRAIN_ID = 'supervisor.drain';
 import type { AdmissionEffects, AdmissionState, QueuedTask } from './admission-queue.js';
 import type { RateLimit } from './rate-window.js';
 
 export type { QueuedTask } from './admission-queue.js';
 
+const DRAIN_ID = 'supervisor.drain';
 
 /**
  * The supervisor's state. The queue structures are owned by the supervisor actor and updated in
