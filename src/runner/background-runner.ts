@@ -96,13 +96,15 @@ export class BackgroundRunner {
   }
 
   /**
-   * The supervisor actor that owns the queue (for inspection and tests). Until this is first read
-   * (and without `inspect`), the runner applies the supervisor's per-task `sync` events in place,
-   * without an xstate step; from the first read on, every event goes through the actor, so its
-   * subscribers see each snapshot.
+   * The supervisor actor: the runner's modes (`open`, `paused`, `draining`, `stopped`), its timers,
+   * and in its context the admission queue's state. Reading it changes nothing: per-task `sync`
+   * facts that need no timer are applied to its context in place (no xstate step per task) whether
+   * or not anyone reads it, so its `getSnapshot().context` is always current, while `subscribe`
+   * sees the steps that go through the actor (pause, resume, resize, drain, stop, cleanup sweeps,
+   * rate-limit ticks). With `inspect`, every event goes through the actor, so the inspector sees
+   * each `sync`.
    */
   get supervisor(): SupervisorActor {
-    this.#link.observe();
     return this.#link.actor;
   }
 

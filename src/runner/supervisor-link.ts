@@ -33,8 +33,8 @@ export class SupervisorLink {
   #batch: Batch | undefined;
   /** A batch the in-place path is done with, emptied, for the next microtask (no garbage per task). */
   #spareBatch: Batch | undefined;
-  /** Whether anything can observe the actor: an inspector, or a caller that read `runner.supervisor`. */
-  #observed: boolean;
+  /** Whether an inspector watches the actor: then every `sync` goes through it. Fixed at creation. */
+  readonly #observed: boolean;
   #closed = false;
 
   constructor(config: ResolvedConfig, requests: SupervisorRequests) {
@@ -66,11 +66,6 @@ export class SupervisorLink {
     this.actor.on('remove', ({ taskIds }) => requests.remove(taskIds));
     this.actor.on('drainTimedOut', () => requests.drainTimedOut());
     this.actor.start();
-  }
-
-  /** From now on every event goes through the actor, so its subscribers see every snapshot. */
-  observe(): void {
-    this.#observed = true;
   }
 
   /** A task was queued. */
