@@ -91,9 +91,9 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  *
  * Why: this event is the only one a supervisor gets per task, and a full xstate macrostep for it
  * costs ~8 KB of garbage and several microseconds, which a workload of many short tasks pays in
- * wall time (bench W3). The runner uses it only while nothing can observe the actor (no inspector,
- * nobody has read `runner.supervisor`), so no subscriber or inspector misses a snapshot; the
- * actor's snapshot stays true, since the counters are written into its current context. Emitted
+ * wall time (bench W3). The runner uses it whenever no inspector is attached (reading
+ * `runner.supervisor` changes nothing): the actor's snapshot stays true, since the counters are
+ * written into its current context; its subscribers see the steps that go through the actor. Emitted
  * effects reach `outbox` after the context is updated, as the actor's deferred `emit`s would.
  */
 export function syncInPlace(
