@@ -10,6 +10,7 @@ import {
   RunnerStoppedError,
   TaskCancelledError,
   TaskLostError,
+  TaskTimeoutError,
   UnknownHandlerError,
   WaitTimeoutError,
 } from '../errors.js';
@@ -339,7 +340,7 @@ export class BackgroundRunner {
         const execution = new Execution(row.id, handler as (...a: unknown[]) => unknown, row.args ?? [], this.#config.clock.now);
         const task = new BackgroundTask(this.#host, restoredContext(row, execution, true), (t) => this.#deliver(t), undefined);
         sync.track(task, info);
-        this.#enqueue(task, row.priority, row.group ?? undefined);
+        this.#enqueue(task, row.priority, row.group ?? undefined, true);
         result.requeued.push(task);
         continue;
       }
@@ -615,12 +616,13 @@ export class BackgroundRunner {
   }
 
   /** Makes a new pending task known to the runner and queues it. */
-  #enqueue(task: BackgroundTask, priority: number, group: string | undefined): void {
+  #enqueue(task: BackgroundTask, priority: number, group: string | undefined, restored = false): void {
     this.#tasks.set(task.id, task);
     if (this.#config.inspect) this.#materialize(task);
     this.#registry?.trigger.upsert({ summary: task._summary() });
     this.#active += 1;
     this.#pending += 1;
+    if (this.#listens('transition')) this.#emitTransition(task, null, 'pending', restored ? 'restore' : 'submit');
     if (this.#listens('submitted')) this.#emit('submitted', { task });
     this.#tellSubmitted({ taskId: task.id, priority, group, seq: 0 });
   }
@@ -680,6 +682,9 @@ export class BackgroundRunner {
 
     if (status === 'running') {
       this.#running.add(task);
+      // Each 'transition' goes out once the state's bookkeeping is done, so a listener that calls
+      // back into the runner (a cancel) finds the task consistent; it precedes the state's own event.
+      if (this.#listens('transition')) this.#emitTransition(task, previous, status, transitionCause(previous, status, context));
       // Announce the start before calling the work, so a sync progress report follows 'started'.
       if (this.#listens('started')) this.#emit('started', { task, attempt: context.attempt });
       if (!task._actor && task._status === 'running') {
@@ -697,11 +702,13 @@ export class BackgroundRunner {
       const failedAt = context.attempts.at(-1)?.completedAt ?? retryAt;
       const delayMs = Math.max(0, retryAt - failedAt);
       if (!task._actor) task._timer = this.#schedule(delayMs, () => this.#dispatch(task, { type: 'retry', at: retryAt }), task);
+      if (this.#listens('transition')) this.#emitTransition(task, previous, status, transitionCause(previous, status, context));
       this.#emit('retrying', { task, error: context.error!, attempt: context.attempt, delayMs });
       return;
     }
 
     if (!isFinalStatus(status)) return;
+    if (this.#listens('transition')) this.#emitTransition(task, previous, status, transitionCause(previous, status, context));
     task._settleWaiters();
     if (task._onComplete) this.#call('onComplete', task, () => task._onComplete!(task));
     if (this.#listens(status)) {
@@ -799,6 +806,7 @@ export class BackgroundRunner {
     task._status = status;
     this.#tasks.set(task.id, task);
     this.#registry?.trigger.upsert({ summary: task._summary() });
+    if (this.#listens('transition')) this.#emitTransition(task, null, status, 'restore');
     // Known to the supervisor only as finished, so cleanup removes it after `cleanupDelay`.
     this.#tell('withdrawn', task.id);
     if (status === 'lost' && this.#listens('lost')) this.#emit('lost', { task, error: context.error! });
@@ -855,6 +863,10 @@ export class BackgroundRunner {
     return this.#emitter.listenerCount(event) > 0;
   }
 
+  #emitTransition(task: BackgroundTask, from: TaskStatus | null, to: TaskStatus, event: string): void {
+    this.#emit('transition', { task, from, to, event, at: this.#config.clock.now(), attempt: task._context.attempt });
+  }
+
   #emit<E extends RunnerEventName>(event: E, payload: Parameters<RunnerEvents[E]>[0]): void {
     this.#emitter.emit(event, payload);
   }
@@ -897,6 +909,20 @@ export class BackgroundRunner {
     const message = error instanceof Error ? error.message : String(error);
     process.emitWarning(`tasklane: ${source} for task ${taskId ?? '-'} threw: ${message}`, { code: 'TASKLANE_CALLBACK_ERROR' });
   }
+}
+
+/**
+ * The chart event behind a status change, read from the change itself: the compact path and the
+ * actor path both commit snapshots, and only the pair of states (and a timeout's error) tells
+ * which event moved the task.
+ */
+function transitionCause(from: TaskStatus, to: TaskStatus, context: TaskMachineContext): string {
+  if (to === 'cancelled') return 'cancel';
+  if (to === 'lost') return 'lose';
+  if (to === 'running') return from === 'retrying' ? 'retry' : 'start';
+  if (to === 'completed') return 'done';
+  // failed or retrying: the attempt ended with an error or a timeout.
+  return context.error instanceof TaskTimeoutError ? 'timeout' : 'error';
 }
 
 /** A task's context rebuilt from its stored record; `requeue` readies it to start again. */

@@ -1,4 +1,4 @@
-import type { TaskId } from '../types.js';
+import type { TaskId, TaskStatus } from '../types.js';
 import type { BackgroundTask } from './background-task.js';
 
 /**
@@ -37,6 +37,23 @@ export interface RunnerEvents {
    * `onRecovered` option.
    */
   recovered: (event: { task: BackgroundTask }) => void;
+  /**
+   * A task changed status: one event per change of every task, in order, after the task's
+   * snapshot holds the new status. `from` is `null` when the task is created (at submit, or when
+   * `recover()` restores it); `event` is the type of the chart event that caused the change
+   * (`'submit'`/`'restore'` at creation, then `'start'`, `'done'`, `'error'`, `'timeout'`,
+   * `'retry'`, `'cancel'`, `'lose'`); `at` is epoch ms from the runner's clock; `attempt` is the
+   * 1-based attempt at that moment (0 before the first start). Progress is not a transition.
+   * Costs nothing when nobody listens, and never gives a task an actor.
+   */
+  transition: (event: {
+    task: BackgroundTask;
+    from: TaskStatus | null;
+    to: TaskStatus;
+    event: string;
+    at: number;
+    attempt: number;
+  }) => void;
   /** Nothing is pending or running any more. */
   idle: (event: Record<string, never>) => void;
   /**
