@@ -153,11 +153,11 @@ describe('dashboard page', { timeout: 60_000 }, () => {
     // Record every event id the page's EventSource delivers.
     await page.addInitScript(() => {
       const seen: string[] = [];
-      (window as unknown as { seen: string[] }).seen = seen;
+      (globalThis as unknown as { seen: string[] }).seen = seen;
       const add = EventSource.prototype.addEventListener;
       EventSource.prototype.addEventListener = function (this: EventSource, type: string, listener: unknown, options?: unknown) {
         if (type === 'transition') add.call(this, type, (e: Event) => seen.push((e as MessageEvent).lastEventId), options as undefined);
-        return add.call(this, type, listener as EventListener, options as undefined);
+        return add.call(this, type, listener as (e: Event) => void, options as undefined);
       } as typeof EventSource.prototype.addEventListener;
     });
     await page.goto(`http://127.0.0.1:${port}/?token=${dash.token}`);
@@ -172,7 +172,7 @@ describe('dashboard page', { timeout: 60_000 }, () => {
     await runner.onIdle();
 
     await page.waitForSelector(`${row(during.id)}[data-status="completed"]`);
-    const seen = (await page.evaluate(() => (window as unknown as { seen: string[] }).seen)).map(Number);
+    const seen = (await page.evaluate(() => (globalThis as unknown as { seen: string[] }).seen)).map(Number);
     // Three transitions per task: none lost, none delivered twice, in order.
     expect(seen).toHaveLength(6);
     expect([...seen].sort((a, b) => a - b)).toEqual(seen);
@@ -192,6 +192,6 @@ describe('dashboard page', { timeout: 60_000 }, () => {
     await page.waitForSelector('#chart g.state.current[data-state="completed"]');
     expect(await page.textContent('#d-outcome')).toBe(evil);
     expect(await page.$$('main img')).toHaveLength(0);
-    expect(await page.evaluate(() => (window as unknown as { hacked?: number }).hacked)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as unknown as { hacked?: number }).hacked)).toBeUndefined();
   });
 });
