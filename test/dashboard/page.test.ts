@@ -69,6 +69,7 @@ function controlled() {
 }
 
 const row = (id: string) => `#tasks tr[data-id="${id}"]`;
+const barValue = (page: Page, id: string) => page.$eval(`${row(id)} progress`, (bar) => (bar as unknown as { value: number }).value);
 
 describe('dashboard page', { timeout: 60_000 }, () => {
   it('shows a task submitted after the page loaded going pending → running → completed without a reload', async () => {
@@ -93,10 +94,10 @@ describe('dashboard page', { timeout: 60_000 }, () => {
     const task = await runner.submit(work.work, { name: 'progressing' });
     const ctx = await work.started;
     ctx.reportProgress(0.25, 'a quarter');
-    await page.waitForFunction((sel) => (document.querySelector(sel) as HTMLProgressElement | null)?.value === 0.25, `${row(task.id)} progress`);
+    await expect.poll(() => barValue(page, task.id), { timeout: 10_000 }).toBe(0.25);
     expect(await page.textContent(`${row(task.id)} .message`)).toBe(' a quarter');
     ctx.reportProgress(0.75);
-    await page.waitForFunction((sel) => (document.querySelector(sel) as HTMLProgressElement | null)?.value === 0.75, `${row(task.id)} progress`);
+    await expect.poll(() => barValue(page, task.id), { timeout: 10_000 }).toBe(0.75);
     work.release('ok');
   });
 
