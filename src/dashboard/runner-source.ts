@@ -125,7 +125,7 @@ export class RunnerSource implements DashboardSource {
   }
 
   /** Starts listening to the runner (the log begins here). */
-  open(): void {
+  open(_pollMs?: number): void {
     this.#attach();
   }
 

@@ -21,6 +21,8 @@ import { EventFeed } from './event-feed.js';
 import { PAGE_HTML, PAGE_SCRIPT, PAGE_STYLE } from './page.js';
 import { RunnerSource } from './runner-source.js';
 import type { DashboardSource } from './source.js';
+import { StoreSource } from './store-source.js';
+import type { ReadableTaskStore } from './store-source.js';
 import type { RedactField, Render } from './views.js';
 
 /** Options of {@link serveDashboard}. */
@@ -95,6 +97,17 @@ function isRunner(value: unknown): value is BackgroundRunner {
   return typeof v === 'object' && v !== null && typeof v.listTasks === 'function' && typeof v.on === 'function' && typeof v.cancelTask === 'function';
 }
 
+/** The history of a task store (`sqliteStore({ path })`), polled every `pollMs` (default 500). */
+export interface StoreHistory {
+  store: ReadableTaskStore;
+  pollMs?: number | undefined;
+}
+
+function isStoreHistory(value: unknown): value is StoreHistory {
+  const store = (value as Partial<StoreHistory> | null)?.store as Partial<ReadableTaskStore> | undefined;
+  return typeof store?.list === 'function' && typeof store.get === 'function' && typeof store.requestCancel === 'function';
+}
+
 function isSource(value: unknown): value is DashboardSource {
   const v = value as Partial<DashboardSource> | null;
   return typeof v === 'object' && v !== null && typeof v.tasks === 'function' && typeof v.subscribe === 'function';
@@ -115,7 +128,8 @@ const digest = (text: string): Buffer => createHash('sha256').update(text).diges
  * `POST /api/runner/pause`, `POST /api/runner/resume`, `POST /api/runner/concurrency`
  * (`{"concurrency": n}`).
  *
- * @param runner - a `BackgroundRunner`, or any {@link DashboardSource}.
+ * @param runner - a `BackgroundRunner`; or `{ store }`, a task store's history (read-only but for
+ *   cancel, which becomes the store's cancel request); or any {@link DashboardSource}.
  * @returns the running dashboard; `close()` it when done (its timers never hold the process open).
  * @throws TypeError naming the option for a bad option, and when `host` is not loopback but no
  *   `token` was given.
@@ -127,9 +141,11 @@ const digest = (text: string): Buffer => createHash('sha256').update(text).diges
  * process.on('SIGINT', () => void dash.close());
  * ```
  */
-export async function serveDashboard(runner: BackgroundRunner | DashboardSource, options: DashboardOptions = {}): Promise<Dashboard> {
+export async function serveDashboard(runner: BackgroundRunner | StoreHistory | DashboardSource, options: DashboardOptions = {}): Promise<Dashboard> {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-  if (!isRunner(runner) && !isSource(runner)) invalid('runner', 'a BackgroundRunner or a DashboardSource', runner);
+  if (!isRunner(runner) && !isStoreHistory(runner) && !isSource(runner)) {
+    invalid('runner', 'a BackgroundRunner, { store } or a DashboardSource', runner);
+  }
   const host = options.host ?? DEFAULTS.host;
   if (typeof host !== 'string' || host === '') invalid('host', 'a non-empty string', host);
   const port = options.port ?? DEFAULTS.port;
@@ -152,9 +168,14 @@ export async function serveDashboard(runner: BackgroundRunner | DashboardSource,
 
   const token = options.token ?? randomBytes(24).toString('base64url');
   const render: Render = { maxLength: maxValueLength, redact: options.redact };
-  const runnerSource = isRunner(runner) ? new RunnerSource(runner, render, readOnly) : undefined;
+  const pollMs = isStoreHistory(runner) ? checkPositiveInteger('pollMs', runner.pollMs ?? 500) : 0;
+  const runnerSource = isRunner(runner)
+    ? new RunnerSource(runner, render, readOnly)
+    : isStoreHistory(runner)
+      ? new StoreSource(runner.store, render, readOnly)
+      : undefined;
   const source: DashboardSource = runnerSource ?? (runner as DashboardSource);
-  runnerSource?.open();
+  runnerSource?.open(pollMs);
   const feed = new EventFeed(source, { heartbeatMs, progressMs, historySize });
 
   const server = createServer();

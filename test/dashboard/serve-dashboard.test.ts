@@ -193,7 +193,7 @@ describe('serveDashboard', () => {
       await expect(serveDashboard(runner, { host: '0.0.0.0', port: 0 })).rejects.toThrow(/Expected `token` to be set explicitly when `host` is not a loopback address \("0\.0\.0\.0"\)/);
       await expect(serveDashboard(runner, { token: 'short', port: 0 })).rejects.toThrow('Expected `token` to be a string of at least 16 characters, got `"short"` (string)');
       await expect(serveDashboard(runner, { port: -1 })).rejects.toThrow(/Expected `port` to be an integer from 0 to 65535/);
-      await expect(serveDashboard({} as never)).rejects.toThrow(/Expected `runner` to be a BackgroundRunner or a DashboardSource/);
+      await expect(serveDashboard({} as never)).rejects.toThrow(/Expected `runner` to be a BackgroundRunner, { store } or a DashboardSource/);
     });
 
     it('serves on a non-loopback host when a token is given', async () => {
