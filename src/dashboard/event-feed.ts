@@ -114,7 +114,23 @@ export class EventFeed {
     return text;
   }
 
+  /** Frames not yet written: a burst of transitions becomes one socket write per client. */
+  #outgoing = '';
+  #writeScheduled = false;
+
   #write(text: string): void {
+    if (this.#clients.size === 0) return;
+    this.#outgoing += text;
+    if (this.#writeScheduled) return;
+    this.#writeScheduled = true;
+    setImmediate(this.#drain);
+  }
+
+  readonly #drain = (): void => {
+    this.#writeScheduled = false;
+    const text = this.#outgoing;
+    this.#outgoing = '';
+    if (text === '') return;
     for (const res of this.#clients) {
       if (res.writableLength > MAX_BACKLOG) {
         // Too far behind: drop it; the browser reconnects with Last-Event-ID and resumes.
@@ -124,7 +140,7 @@ export class EventFeed {
       }
       res.write(text);
     }
-  }
+  };
 
   #beat(): void {
     if (this.#clients.size === 0) return;
@@ -158,8 +174,10 @@ export class EventFeed {
     });
     res.socket?.setNoDelay(true);
     res.write('retry: 1000\n\n');
-    // Send what is coalesced so far first, so the snapshot and the stream agree.
+    // Send what is coalesced or buffered so far to the others first, so that what this client
+    // gets (a snapshot or the ring) and what follows on the stream neither overlap nor leave a gap.
     this.#flush();
+    this.#drain();
     const header = req.headers['last-event-id'];
     const lastId = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
     const missed = lastId === undefined ? undefined : this.#since(lastId);
