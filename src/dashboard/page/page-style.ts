@@ -37,7 +37,7 @@ table#tasks { flex: 1; border-collapse: collapse; background: var(--panel); bord
 #tasks th { font-size: 12px; color: var(--muted); font-weight: 600; }
 #tasks tbody tr { cursor: pointer; }
 #tasks tbody tr:hover, #tasks tbody tr.selected { background: color-mix(in srgb, var(--running) 8%, transparent); }
-#tasks td.name { max-width: 320px; overflow: hidden; text-overflow: ellipsis; }
+#tasks td.name { max-width: 240px; overflow: hidden; text-overflow: ellipsis; }
 #tasks td.name small { display: block; color: var(--muted); font-size: 11px; }
 progress { width: 120px; height: 10px; vertical-align: middle; }
 .status { font-size: 12px; font-weight: 600; }
@@ -48,11 +48,11 @@ progress { width: 120px; height: 10px; vertical-align: middle; }
 .status[data-status="failed"] { color: var(--failed); }
 .status[data-status="cancelled"] { color: var(--cancelled); }
 .status[data-status="lost"] { color: var(--lost); }
-aside#detail { width: 560px; flex: none; background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
+aside#detail { width: 500px; max-width: 45%; flex: none; background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
 .detail-head { display: flex; justify-content: space-between; align-items: center; }
 #d-log td, #d-attempts td { padding: 2px 8px 2px 0; font-size: 12px; vertical-align: top; }
 pre { white-space: pre-wrap; word-break: break-word; font-size: 12px; background: var(--bg); padding: 6px 8px; border-radius: 6px; margin: 0; max-height: 220px; overflow: auto; }
-svg#chart { width: 100%; height: 210px; }
+svg#chart { width: 100%; height: auto; }
 svg .state rect { fill: var(--panel); stroke: var(--line); stroke-width: 1.5; }
 svg .state text { fill: var(--muted); font-size: 12px; text-anchor: middle; dominant-baseline: middle; }
 svg .state.visited rect { stroke: var(--muted); }
