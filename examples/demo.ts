@@ -5,6 +5,7 @@ import logUpdate from 'log-update';
 import pc from 'picocolors';
 import { BackgroundRunner, NonRetryableError, TaskCancelledError, TaskTimeoutError } from '../src/index.js';
 import type { BackgroundTask, TaskContext, TaskStatus } from '../src/index.js';
+import { serveDashboard } from '../src/dashboard/serve-dashboard.js';
 
 /** A stand-in for an agent step: `steps` chunks of work of `stepMs` each, reporting progress. */
 function simulatedAgent(label: string, steps: number, stepMs: number) {
@@ -35,6 +36,11 @@ async function reviewCode(file: string, { signal, reportProgress }: TaskContext)
 }
 
 const runner = new BackgroundRunner({ maxConcurrentTasks: 3 });
+
+// --- Dashboard (tasklane/dashboard): open this URL to watch the tasks live. ---------
+const dashboard = await serveDashboard(runner, { port: 0 });
+console.log(`${pc.bold('Dashboard')}: ${dashboard.url}\n`);
+// ------------------------------------------------------------------------------------
 const started = Date.now();
 
 const writer = {
@@ -141,3 +147,4 @@ for (const task of tasks) {
   console.log(`  ${task.name.padEnd(22)} ${outcome}${task.attempt > 1 ? pc.dim(` (attempt ${task.attempt})`) : ''}`);
 }
 await runner.stop();
+await dashboard.close();
