@@ -48,3 +48,14 @@ export function checkNonNegativeInteger(name: string, value: unknown): number {
   return checkInteger(name, value, 0);
 }
 
+
+/**
+ * @internal
+ * A cancel reason: a string or `undefined`. Anything else is refused here, at the API edge, so no
+ * caller's value reaches a state machine (where a symbol or a null-prototype object would throw
+ * while the message is built).
+ */
+export function checkReason(value: unknown): string | undefined {
+  if (value !== undefined && typeof value !== 'string') invalid('reason', 'a string (or undefined)', value);
+  return value;
+}

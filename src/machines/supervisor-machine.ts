@@ -73,6 +73,11 @@ export type SupervisorEvent =
   | {
       type: 'sync';
       submitted: readonly QueuedTask[];
+      /**
+       * Tasks admitted but not started, given back (a 'started' listener paused the runner or
+       * lowered its concurrency): queued again with their `seq`, and their slots freed.
+       */
+      returned?: readonly QueuedTask[];
       withdrawn: readonly TaskId[];
       settled: readonly TaskId[];
       at: number;
@@ -135,6 +140,14 @@ function record(
     queue.push(entry);
     pending.add(entry.taskId);
   }
+  const returned = event.returned ?? [];
+  for (const entry of returned) {
+    const key = entry.group ?? '';
+    let queue = queues.get(key);
+    if (!queue) queues.set(key, (queue = new PriorityQueue<QueuedTask>()));
+    queue.push(entry); // keeps its `seq`, so it goes back to its place
+    pending.add(entry.taskId);
+  }
   for (const taskId of event.withdrawn) pending.delete(taskId);
   if (context.autoCleanup && event.withdrawn.length + event.settled.length > 0) {
     if (context.cleanupDelay === 0) {
@@ -149,7 +162,7 @@ function record(
       if (!hadFinished) enqueue.raise({ type: 'sweep' }, { id: SWEEP_ID, delay: context.cleanupDelay });
     }
   }
-  return { running: context.running - event.settled.length, now: later(context, event.at), seq };
+  return { running: context.running - event.settled.length - returned.length, now: later(context, event.at), seq };
 }
 
 /**

@@ -6,6 +6,7 @@ import { agentWork } from '../actors/run-agent.js';
 import { Execution, runFunctionLogic } from '../actors/run-function.js';
 import type { Collect } from '../actors/run-function.js';
 import {
+  NonRetryableError,
   QueueFullError,
   RunnerStoppedError,
   TaskCancelledError,
@@ -23,7 +24,7 @@ import type { TaskFunction, TaskId, TaskStatus } from '../types.js';
 import { BackgroundTask } from './background-task.js';
 import type { TaskHost, TaskRecord } from './background-task.js';
 import { checkBackoff, resolveConfig } from './options.js';
-import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid } from '../validate.js';
+import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkReason, checkTimeout, invalid } from '../validate.js';
 import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { checkJsonArgs } from './json-args.js';
@@ -54,6 +55,7 @@ export type SubmitAgentOptions<TResult = unknown> = Omit<SubmitOptions<TResult>,
 interface Batch {
   readonly type: 'sync';
   readonly submitted: QueuedTask[];
+  readonly returned: QueuedTask[];
   readonly withdrawn: TaskId[];
   readonly settled: TaskId[];
   at: number;
@@ -80,7 +82,8 @@ type Listener = (...args: any[]) => void;
 export class BackgroundRunner {
   readonly #config: ResolvedConfig;
   readonly #emitter = new EventEmitter();
-  readonly #wrapped = new WeakMap<Listener, Listener>();
+  /** Each listener's wrapper, per event: a wrapper knows its event (a function may listen to several). */
+  readonly #wrapped = new WeakMap<Listener, Map<RunnerEventName, Listener>>();
   readonly #tasks = new Map<TaskId, BackgroundTask>();
   readonly #running = new Set<BackgroundTask>();
   readonly #supervisor: SupervisorActor;
@@ -101,6 +104,10 @@ export class BackgroundRunner {
   #batch: Batch | undefined;
   /** A batch the in-place path is done with, emptied, for the next microtask (no garbage per task). */
   #spareBatch: Batch | undefined;
+  /** `pause()` was called and `resume()` not since (read while a batch of admissions starts). */
+  #pauseRequested = false;
+  /** `maxConcurrentTasks` as last set (read while a batch of admissions starts). */
+  #limit: number;
   /**
    * Whether anything can observe the supervisor actor: an inspector, or a caller that read
    * `runner.supervisor`. Until then `sync` events take the in-place path (see `syncInPlace`).
@@ -109,7 +116,17 @@ export class BackgroundRunner {
   /** The supervisor's `admit` and `remove` effects, for the in-place path. */
   readonly #outbox: SupervisorOutbox = {
     admit: (taskIds) => {
-      for (const taskId of taskIds) this.#admit(taskId);
+      // The supervisor admitted these as one batch, but each start runs 'started' listeners, which
+      // may pause the runner or lower its concurrency: what they change holds for every start after
+      // the call, so the rest of the batch goes back to the queue, in its place.
+      const before = this.#supervisor.getSnapshot().context.running - taskIds.length;
+      for (let i = 0; i < taskIds.length; i += 1) {
+        if (i > 0 && (this.#pauseRequested || before + i >= this.#limit)) {
+          this.#giveBack(taskIds, i);
+          return;
+        }
+        this.#admit(taskIds[i]!);
+      }
     },
     remove: (taskIds) => {
       for (const taskId of taskIds) this.#remove(taskId);
@@ -122,6 +139,7 @@ export class BackgroundRunner {
    */
   constructor(options: BackgroundConfig = {}) {
     this.#config = resolveConfig(options);
+    this.#limit = this.#config.maxConcurrentTasks;
     const { clock } = this.#config;
     if (this.#config.store) {
       this.#sync = new StoreSync({
@@ -142,8 +160,17 @@ export class BackgroundRunner {
     // tasklane's own timers never hold the process open: the work's own I/O does, and a finished
     // task's cleanup timer must not keep a script alive for `cleanupDelay`.
     const systemClock = {
-      setTimeout: (fn: (...args: unknown[]) => void, ms: number) => unref(clock.setTimeout(fn, ms)),
-      clearTimeout: (id: unknown) => clock.clearTimeout(id),
+      setTimeout: (fn: (...args: unknown[]) => void, ms: number) => {
+        try {
+          return unref(clock.setTimeout(fn, ms));
+        } catch (error) {
+          // A clock that throws must not kill the supervisor (its timers are the sweep, the rate
+          // limit's tick and the drain timeout): report it and fall back to the real timer.
+          this.#report(error, 'clock', undefined);
+          return new FallbackTimer(unref(setTimeout(fn, ms)));
+        }
+      },
+      clearTimeout: (id: unknown) => (id instanceof FallbackTimer ? clearTimeout(id.handle) : clock.clearTimeout(id)),
     };
     this.#supervisor = createActor(supervisorMachine, {
       id: 'supervisor',
@@ -388,6 +415,7 @@ export class BackgroundRunner {
    * if it is unknown or had already finished.
    */
   async cancelTask(id: TaskId, reason?: string): Promise<boolean> {
+    checkReason(reason);
     const task = this.#tasks.get(id);
     return task ? this.#cancel(task, reason) : false;
   }
@@ -398,6 +426,7 @@ export class BackgroundRunner {
    * Resolves with how many were cancelled.
    */
   async cancelAll(reason?: string): Promise<number> {
+    checkReason(reason);
     return this.#cancelEverything(reason);
   }
 
@@ -485,6 +514,7 @@ export class BackgroundRunner {
    */
   pause(): void {
     if (this.#stopped) return;
+    this.#pauseRequested = true;
     this.#flush();
     this.#supervisor.send({ type: 'pause', at: this.#config.clock.now() });
   }
@@ -492,6 +522,7 @@ export class BackgroundRunner {
   /** Admits tasks again after `pause()`. */
   resume(): void {
     if (this.#stopped) return;
+    this.#pauseRequested = false;
     this.#flush();
     this.#supervisor.send({ type: 'resume', at: this.#config.clock.now() });
   }
@@ -510,6 +541,7 @@ export class BackgroundRunner {
   setConcurrency(n: number): void {
     checkPositiveInteger('maxConcurrentTasks', n);
     if (this.#stopped) return;
+    this.#limit = n;
     this.#flush();
     this.#supervisor.send({ type: 'configure', maxConcurrentTasks: n, at: this.#config.clock.now() });
   }
@@ -545,7 +577,7 @@ export class BackgroundRunner {
 
   /** Removes a listener added with `on` or `once`. */
   off<E extends RunnerEventName>(event: E, listener: RunnerEvents[E]): this {
-    const wrapped = this.#wrapped.get(listener as Listener);
+    const wrapped = this.#wrapped.get(listener as Listener)?.get(event);
     if (wrapped) this.#emitter.off(event, wrapped);
     return this;
   }
@@ -559,6 +591,22 @@ export class BackgroundRunner {
   removeAllListeners(event?: RunnerEventName): this {
     this.#emitter.removeAllListeners(event);
     return this;
+  }
+
+  /**
+   * What `console.log(runner)` and `util.inspect(runner)` print: a compact summary (concurrency,
+   * mode, how many tasks are pending, running and held), not the internals.
+   */
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    const summary = {
+      maxConcurrentTasks: this.#limit,
+      paused: this.#pauseRequested,
+      stopped: this.#stopped,
+      pending: this.#pending,
+      running: this.#running.size,
+      tasks: this.#tasks.size,
+    };
+    return depth < 0 ? 'BackgroundRunner' : `BackgroundRunner ${inspect(summary, options)}`;
   }
 
   // ---------------------------------------------------------------- internals
@@ -578,7 +626,7 @@ export class BackgroundRunner {
       options;
     if (!Array.isArray(args)) invalid('args', 'an array', args);
     if (name !== undefined && (typeof name !== 'string' || name === '')) invalid('name', 'a non-empty string', name);
-    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
+    const copiedMetadata = options.metadata === undefined ? metadata : copyMetadata(metadata);
     checkFunction('onComplete', onComplete);
     checkFunction('onProgress', onProgress);
     checkFunction('onChunk', onChunk);
@@ -599,7 +647,7 @@ export class BackgroundRunner {
       taskId,
       name: name ?? (handler ?? ((fn as TaskFunction).name || 'task')),
       timeout,
-      metadata,
+      metadata: copiedMetadata,
       createdAt: now,
       work: new Execution(taskId, fn as (...a: unknown[]) => unknown, args, this.#config.clock.now, collect as Collect | undefined),
       maxAttempts: retries + 1,
@@ -622,7 +670,7 @@ export class BackgroundRunner {
     this.#active += 1;
     this.#pending += 1;
     if (this.#listens('submitted')) this.#emit('submitted', { task });
-    this.#tellSubmitted({ taskId: task.id, priority, group, seq: 0 });
+    this.#tellSubmitted((task._queued = { taskId: task.id, priority, group, seq: 0 }));
   }
 
   /** Sends an event to a task: to its actor if it has one, else through the compact transition. */
@@ -680,9 +728,13 @@ export class BackgroundRunner {
 
     if (status === 'running') {
       this.#running.add(task);
+      // Whether this start came from the task's actor, which then invokes the work and arms the
+      // timeout itself. Read before 'started': a listener that observes the task creates an actor
+      // in `running` that does neither, so the work must still be called here.
+      const driven = task._actor !== undefined;
       // Announce the start before calling the work, so a sync progress report follows 'started'.
       if (this.#listens('started')) this.#emit('started', { task, attempt: context.attempt });
-      if (!task._actor && task._status === 'running') {
+      if (!driven && task._status === 'running') {
         // The actor-less equivalent of the machine's `running` state: invoke the work, arm the timeout.
         execution.attach((event) => this.#dispatch(task, event), context.attempt);
         if (context.timeout !== undefined && task._status === 'running') {
@@ -716,14 +768,32 @@ export class BackgroundRunner {
     if (this.#active === 0) this.#idle();
   }
 
-  /** A timer on the runner's clock that never holds the process open. */
+  /**
+   * A timer on the runner's clock for one task (its timeout or its retry). If the clock's
+   * `setTimeout` throws, the task cannot wait as it should: it ends on the next microtask, `failed`
+   * (a `NonRetryableError` with the clock's error as `cause`) if running, `cancelled` if retrying.
+   */
   #schedule(ms: number, fn: () => void, task: BackgroundTask): unknown {
-    return unref(
-      this.#config.clock.setTimeout(() => {
-        task._timer = undefined;
-        fn();
-      }, ms),
-    );
+    try {
+      return unref(
+        this.#config.clock.setTimeout(() => {
+          task._timer = undefined;
+          fn();
+        }, ms),
+      );
+    } catch (cause) {
+      this.#report(cause, 'clock', task.id);
+      const status = task._status;
+      const attempt = task._context.attempt;
+      queueMicrotask(() => {
+        if (task._status !== status || task._context.attempt !== attempt) return;
+        const why = `the runner's clock.setTimeout threw while arming this task's ${status === 'running' ? 'timeout' : 'retry'}: ${messageOf(cause)}`;
+        const at = this.#config.clock.now();
+        if (status === 'running') this.#dispatch(task, { type: 'error', error: new NonRetryableError(`Task "${task.id}" failed: ${why}`, { cause }), at });
+        else this.#cancel(task, why);
+      });
+      return undefined;
+    }
   }
 
   #tellSubmitted(entry: QueuedTask): void {
@@ -738,7 +808,7 @@ export class BackgroundRunner {
   #openBatch(): Batch | undefined {
     if (this.#stopped) return undefined;
     if (!this.#batch) {
-      this.#batch = this.#spareBatch ?? { type: 'sync', submitted: [], withdrawn: [], settled: [], at: 0 };
+      this.#batch = this.#spareBatch ?? { type: 'sync', submitted: [], returned: [], withdrawn: [], settled: [], at: 0 };
       this.#spareBatch = undefined;
       queueMicrotask(this.#flush);
     }
@@ -753,6 +823,7 @@ export class BackgroundRunner {
     if (!this.#supervisorObserved && syncInPlace(this.#supervisor.getSnapshot(), batch, this.#outbox)) {
       // Nothing kept a reference to it (an event sent to the actor may be kept by an inspector).
       batch.submitted.length = 0;
+      batch.returned.length = 0;
       batch.withdrawn.length = 0;
       batch.settled.length = 0;
       this.#spareBatch = batch;
@@ -760,6 +831,16 @@ export class BackgroundRunner {
     }
     this.#supervisor.send(batch);
   };
+
+  /** Returns the admissions of `taskIds` from `from` on to the supervisor, unstarted. */
+  #giveBack(taskIds: readonly TaskId[], from: number): void {
+    for (let i = from; i < taskIds.length; i += 1) {
+      const task = this.#tasks.get(taskIds[i]!);
+      const entry = task?._queued;
+      if (task?.status === 'pending' && entry !== undefined) this.#openBatch()?.returned.push(entry);
+      else this.#tell('settled', taskIds[i]!); // cancelled meanwhile: free its slot, as #admit does
+    }
+  }
 
   #admit(taskId: TaskId): void {
     const task = this.#tasks.get(taskId);
@@ -861,7 +942,9 @@ export class BackgroundRunner {
 
   #wrap(event: RunnerEventName, listener: unknown): Listener {
     if (typeof listener !== 'function') invalid('listener', 'a function', listener);
-    let wrapped = this.#wrapped.get(listener as Listener);
+    let byEvent = this.#wrapped.get(listener as Listener);
+    if (!byEvent) this.#wrapped.set(listener as Listener, (byEvent = new Map()));
+    let wrapped = byEvent.get(event);
     if (!wrapped) {
       wrapped = ((payload: unknown) => {
         try {
@@ -872,7 +955,7 @@ export class BackgroundRunner {
           this.#report(error, 'listener', taskId);
         }
       }) as Listener;
-      this.#wrapped.set(listener as Listener, wrapped);
+      byEvent.set(event, wrapped);
     }
     return wrapped;
   }
@@ -887,7 +970,7 @@ export class BackgroundRunner {
 
   #report(
     error: unknown,
-    source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store',
+    source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store' | 'clock',
     taskId: TaskId | undefined,
   ): void {
     if (this.#emitter.listenerCount('error') > 0) {
@@ -928,6 +1011,44 @@ function restoredContext(row: StoredTask, work: unknown, requeue: boolean): Task
 /** The context after ending a stored active task with `cancel` or `lose`, through the machine's own transition. */
 function updatesAfter(row: StoredTask, event: Extract<TaskMachineEvent, { type: 'cancel' | 'lose' }>): TaskMachineContext {
   return transitionTask('pending', restoredContext(row, null, false), event)![1];
+}
+
+/**
+ * Copies the `metadata` option at submit, so a getter or proxy trap that throws fails `submit()`
+ * with a message naming the key, instead of every later `toJSON()`/`listTasks()`; and so changes
+ * the caller makes afterwards do not show through.
+ */
+function copyMetadata(metadata: unknown): Record<string, unknown> {
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
+  let keys: string[];
+  try {
+    keys = Object.keys(metadata);
+  } catch (error) {
+    throw new TypeError(`Expected \`metadata\` to be a plain object, but listing its keys threw: ${messageOf(error)}`, { cause: error });
+  }
+  const entries: [string, unknown][] = [];
+  for (const key of keys) {
+    try {
+      entries.push([key, (metadata as Record<string, unknown>)[key]]);
+    } catch (error) {
+      throw new TypeError(`Expected \`metadata.${key}\` to be a value, but reading it threw: ${messageOf(error)}`, { cause: error });
+    }
+  }
+  // fromEntries defines own properties, so a `__proto__` key stays data.
+  return Object.fromEntries(entries);
+}
+
+function messageOf(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return 'an unprintable value';
+  }
+}
+
+/** A real timer standing in for one the runner's clock failed to create. */
+class FallbackTimer {
+  constructor(readonly handle: ReturnType<typeof setTimeout>) {}
 }
 
 function unref<T>(handle: T): T {

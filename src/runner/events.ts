@@ -41,12 +41,14 @@ export interface RunnerEvents {
   idle: (event: Record<string, never>) => void;
   /**
    * A callback of yours threw (an `onComplete`/`onProgress`/`onChunk`/`onRecovered` option or an event
-   * listener), or writing to the store failed (`source: 'store'`; the write is retried).
+   * listener), or writing to the store failed (`source: 'store'`; the write is retried), or the
+   * `clock` option's `setTimeout` threw (`source: 'clock'`; the runner used the real timer instead,
+   * or, for a task's own timer, ended that task).
    * Without an `'error'` listener, tasklane emits a process warning instead.
    */
   error: (event: {
     error: unknown;
-    source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store';
+    source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store' | 'clock';
     taskId: TaskId | undefined;
   }) => void;
 }
