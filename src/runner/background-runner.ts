@@ -24,7 +24,7 @@ import type { TaskFunction, TaskId, TaskStatus } from '../types.js';
 import { BackgroundTask } from './background-task.js';
 import type { TaskHost, TaskRecord } from './background-task.js';
 import { checkBackoff, resolveConfig } from './options.js';
-import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkReason, checkTimeout, invalid } from '../validate.js';
+import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkReason, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
 import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { checkJsonArgs } from './json-args.js';
@@ -104,6 +104,12 @@ export class BackgroundRunner {
   #batch: Batch | undefined;
   /** A batch the in-place path is done with, emptied, for the next microtask (no garbage per task). */
   #spareBatch: Batch | undefined;
+  /**
+   * One timer that never fires, ref'd exactly while the process must stay alive for this runner's
+   * work (see `#holdProcess`). Every other timer of the runner is unref'd.
+   */
+  #keepAlive: KeepAlive | undefined;
+  #holding = false;
   /** `pause()` was called and `resume()` not since (read while a batch of admissions starts). */
   #pauseRequested = false;
   /** `maxConcurrentTasks` as last set (read while a batch of admissions starts). */
@@ -506,6 +512,9 @@ export class BackgroundRunner {
     // Write the cancellations, then give the store up so another runner may take it.
     this.#sync?.close();
     this.#releaseIdleWaiters();
+    this.#holdProcess();
+    if (this.#keepAlive !== undefined) realClearInterval(this.#keepAlive);
+    this.#keepAlive = undefined;
   }
 
   /**
@@ -517,6 +526,7 @@ export class BackgroundRunner {
     this.#pauseRequested = true;
     this.#flush();
     this.#supervisor.send({ type: 'pause', at: this.#config.clock.now() });
+    this.#holdProcess();
   }
 
   /** Admits tasks again after `pause()`. */
@@ -525,6 +535,7 @@ export class BackgroundRunner {
     this.#pauseRequested = false;
     this.#flush();
     this.#supervisor.send({ type: 'resume', at: this.#config.clock.now() });
+    this.#holdProcess();
   }
 
   /** Whether the runner is paused. */
@@ -669,6 +680,7 @@ export class BackgroundRunner {
     this.#registry?.trigger.upsert({ summary: task._summary() });
     this.#active += 1;
     this.#pending += 1;
+    if (!this.#holding) this.#holdProcess();
     if (this.#listens('submitted')) this.#emit('submitted', { task });
     this.#tellSubmitted((task._queued = { taskId: task.id, priority, group, seq: 0 }));
   }
@@ -714,7 +726,10 @@ export class BackgroundRunner {
     }
 
     // Leave the old state: undo its effects.
-    if (previous === 'pending') this.#pending -= 1;
+    if (previous === 'pending') {
+      this.#pending -= 1;
+      if (!this.#holding) this.#holdProcess(); // a paused runner's task started (a retry, say)
+    }
     if (task._timer !== undefined) {
       this.#config.clock.clearTimeout(task._timer);
       task._timer = undefined;
@@ -765,6 +780,7 @@ export class BackgroundRunner {
     if (previous === 'pending') this.#tell('withdrawn', task.id);
     else this.#tell('settled', task.id);
     this.#active -= 1;
+    if (this.#active === this.#pending) this.#holdProcess();
     if (this.#active === 0) this.#idle();
   }
 
@@ -895,6 +911,23 @@ export class BackgroundRunner {
     if (onRecovered) this.#call('onRecovered', task, () => onRecovered(task));
     if (this.#listens('recovered')) this.#emit('recovered', { task });
     this.#sync?.setUndelivered(task.id, !received);
+  }
+
+  /**
+   * Keeps the process alive exactly while this runner has work to finish: a task `pending`,
+   * `running` or `retrying`, unless the runner is paused with nothing admitted (then nothing can
+   * happen until someone calls `resume()`, which only live code can do), and never after `stop()`.
+   * So a script ends when its work is done, yet no task waiting for a retry, a rate-limit window
+   * or its timeout is cut off. One ref'd interval that never fires does it, so the timers
+   * themselves (on an injectable clock) can all stay unref'd.
+   */
+  #holdProcess(): void {
+    const admitted = this.#active - this.#pending;
+    const hold = !this.#stopped && this.#active > 0 && !(this.#pauseRequested && admitted === 0);
+    if (hold === this.#holding) return;
+    this.#holding = hold;
+    if (hold) (this.#keepAlive ??= realSetInterval(noop, MAX_DELAY_MS)).ref?.();
+    else this.#keepAlive?.unref?.();
   }
 
   #idle(): void {
@@ -1045,6 +1078,13 @@ function messageOf(error: unknown): string {
     return 'an unprintable value';
   }
 }
+
+// The real timers, read once at load: the keep-alive handle must hold the real event loop even
+// when a test installs fake timers later (and must not show up among the fake ones).
+const realSetInterval = globalThis.setInterval;
+const realClearInterval = globalThis.clearInterval;
+type KeepAlive = ReturnType<typeof setInterval> & { ref?(): unknown; unref?(): unknown };
+const noop = (): void => undefined;
 
 /** A real timer standing in for one the runner's clock failed to create. */
 class FallbackTimer {
