@@ -59,3 +59,67 @@ export function checkReason(value: unknown): string | undefined {
   if (value !== undefined && typeof value !== 'string') invalid('reason', 'a string (or undefined)', value);
   return value;
 }
+
+/**
+ * @internal
+ * Refuses keys of an options object that are not options: a misspelt option (`maxConcurent`,
+ * `timeot`) would otherwise be ignored without a word. Throws a `TypeError` naming the key and the
+ * closest valid one (or listing them all when none is close).
+ *
+ * @param where - how the caller passed the options, e.g. `new BackgroundRunner(options)`.
+ */
+export function checkKnownKeys(where: string, options: object, known: ReadonlySet<string>): void {
+  for (const key of Object.keys(options)) {
+    if (known.has(key)) continue;
+    const closest = closestKey(key, known);
+    throw new TypeError(
+      `Unknown option \`${key}\` in ${where}: ` +
+        (closest === undefined ? `expected one of ${[...known].map((k) => `\`${k}\``).join(', ')}` : `did you mean \`${closest}\`?`),
+    );
+  }
+}
+
+/**
+ * The known key nearest to `key`, if near enough to be a slip: a few letters off (edit distance,
+ * ignoring case), or the start of the name or of one of its camelCase tails (`concurrency` for
+ * `maxConcurrentTasks`, `timeot` for `defaultTimeout`).
+ */
+function closestKey(key: string, known: ReadonlySet<string>): string | undefined {
+  const wanted = key.toLowerCase();
+  const stem = wanted.slice(0, Math.max(3, Math.ceil(wanted.length / 2)));
+  const slip = Math.max(2, Math.floor(key.length / 3));
+  let best: string | undefined;
+  let bestScore = Number.POSITIVE_INFINITY;
+  for (const candidate of known) {
+    const forms = [candidate.toLowerCase()];
+    for (let i = 1; i < candidate.length; i += 1) {
+      const c = candidate.charCodeAt(i);
+      if (c >= 65 && c <= 90) forms.push(candidate.slice(i).toLowerCase());
+    }
+    let score = Number.POSITIVE_INFINITY;
+    for (const form of forms) {
+      const distance = editDistance(wanted, form);
+      // A shared stem counts as a slip, ranked after the close spellings.
+      score = Math.min(score, distance <= slip ? distance : form.startsWith(stem) ? slip + 1 : Number.POSITIVE_INFINITY);
+    }
+    if (score < bestScore) {
+      best = candidate;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, two rows. */
+function editDistance(a: string, b: string): number {
+  if (a.length > 64 || b.length > 64) return Math.max(a.length, b.length);
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}

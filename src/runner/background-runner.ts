@@ -18,13 +18,13 @@ import { supervisorMachine, syncInPlace } from '../machines/supervisor-machine.j
 import type { QueuedTask, SupervisorActor, SupervisorOutbox } from '../machines/supervisor-machine.js';
 import { initialTaskContext, taskMachine, transitionTask } from '../machines/task-machine.js';
 import type { TaskActor, TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-machine.js';
-import { isFinalStatus, VALIDATE_ARGS } from '../types.js';
+import { isFinalStatus, TaskStatus, VALIDATE_ARGS } from '../types.js';
 import type { StoredTask } from '../store/task-store.js';
-import type { TaskFunction, TaskId, TaskStatus } from '../types.js';
+import type { TaskFunction, TaskId } from '../types.js';
 import { BackgroundTask } from './background-task.js';
 import type { TaskHost, TaskRecord } from './background-task.js';
-import { checkBackoff, resolveConfig } from './options.js';
-import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkReason, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
+import { checkBackoff, resolveConfig, SUBMIT_OPTION_KEYS } from './options.js';
+import { checkFunction, checkKnownKeys, checkNonNegativeInteger, checkPositiveInteger, checkReason, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
 import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { checkJsonArgs } from './json-args.js';
@@ -409,8 +409,9 @@ export class BackgroundRunner {
 
   /** Plain JSON records of the tasks, optionally only those in `status`. */
   listTasks(options: { status?: TaskStatus | readonly TaskStatus[] } = {}): TaskRecord[] {
+    if (options === null || typeof options !== 'object') invalid('options', 'an object like { status: "running" }', options);
     const { status } = options;
-    const wanted = status === undefined ? undefined : new Set<TaskStatus>(typeof status === 'string' ? [status] : status);
+    const wanted = status === undefined ? undefined : checkStatuses(status);
     const records: TaskRecord[] = [];
     for (const task of this.#tasks.values()) if (!wanted || wanted.has(task.status)) records.push(task.toJSON());
     return records;
@@ -633,6 +634,7 @@ export class BackgroundRunner {
       if (options !== null && typeof options === 'object' && Array.isArray(options.args)) checkJsonArgs(options.args);
     }
     if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+    checkKnownKeys('submit(fn, options)', options, SUBMIT_OPTION_KEYS);
     const { args = [], name, onComplete, onProgress, onChunk, collect, metadata = {}, priority = 0, group, retries = 0, retryOnTimeout = true } =
       options;
     if (!Array.isArray(args)) invalid('args', 'an array', args);
@@ -1085,6 +1087,18 @@ const realSetInterval = globalThis.setInterval;
 const realClearInterval = globalThis.clearInterval;
 type KeepAlive = ReturnType<typeof setInterval> & { ref?(): unknown; unref?(): unknown };
 const noop = (): void => undefined;
+
+const STATUSES: ReadonlySet<string> = new Set(Object.values(TaskStatus));
+
+/** The `status` filter of `listTasks`: one status or a list of them, each a real one. */
+function checkStatuses(status: unknown): Set<TaskStatus> {
+  const expected = `a task status (${[...STATUSES].map((s) => `'${s}'`).join(', ')}) or an array of them`;
+  const list: unknown[] = typeof status === 'string' ? [status] : Array.isArray(status) ? status : invalid('status', expected, status);
+  list.forEach((entry, i) => {
+    if (typeof entry !== 'string' || !STATUSES.has(entry)) invalid(list === status ? `status[${i}]` : 'status', expected, entry);
+  });
+  return new Set(list as TaskStatus[]);
+}
 
 /** A real timer standing in for one the runner's clock failed to create. */
 class FallbackTimer {

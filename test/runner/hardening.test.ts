@@ -336,3 +336,79 @@ describe('util.inspect', () => {
     await runner.stop();
   });
 });
+
+describe('messages that name the problem', () => {
+  // Issue #12 item 10.
+  it('names `status` in listTasks for a value that is not a status', () => {
+    const runner = new BackgroundRunner();
+    expect(() => runner.listTasks({ status: 1 as never })).toThrow(/^Expected `status` to be a task status \('pending', .*got `1` \(number\)$/);
+    expect(() => runner.listTasks({ status: 'bogus' as never })).toThrow(/Expected `status` to be a task status.*got `"bogus"`/);
+    expect(() => runner.listTasks({ status: ['running', 'bogus'] as never })).toThrow(/Expected `status\[1\]`/);
+    expect(runner.listTasks({ status: ['running', 'pending'] })).toEqual([]);
+  });
+
+  it('names the argument path for args nested too deep, without overflowing the stack', async () => {
+    const runner = new BackgroundRunner().define('job', () => 1);
+    let deep: unknown = 1;
+    for (let i = 0; i < 20_000; i += 1) deep = [deep];
+    await expect(runner.submit('job', { args: [deep] })).rejects.toThrow(/^Expected `args\[0\]\[0\].*` to be JSON data .*nested more than 1000 levels deep/);
+    await runner.stop();
+  });
+
+  it('describes a revoked proxy and a throwing trap instead of throwing from the message', async () => {
+    const runner = new BackgroundRunner();
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    await expect(runner.submit(() => 1, { name: proxy as never })).rejects.toThrow(/^Expected `name` to be a non-empty string, got `\[object\]` \(object\)$/);
+    const trap = new Proxy({}, { get: () => { throw new Error('trap'); } });
+    await expect(runner.submit(() => 1, { priority: trap as never })).rejects.toThrow(/^Expected `priority` to be a finite number, got /);
+    await runner.stop();
+  });
+
+  it('says `rateLimit.interval` is missing rather than NaN', () => {
+    expect(() => new BackgroundRunner({ rateLimit: { max: 5 } as never })).toThrow(
+      /^Expected `rateLimit.interval` to be a number of milliseconds .*got `undefined` \(undefined\)$/,
+    );
+  });
+
+  it('describes a symbol a worker threw once', async () => {
+    const { workerTask } = await import('../../src/worker/worker.js');
+    const runner = new BackgroundRunner();
+    const task = await runner.submit(workerTask(new URL('../fixtures/throws-values.mjs', import.meta.url), 'throwsSymbol'));
+    const error = (await task.wait().catch((e: unknown) => e)) as Error;
+    expect(error.message).toBe('"throwsSymbol" threw `Symbol(x)` (symbol), which cannot be copied back to the main thread; throw an Error instead');
+    await runner.stop();
+  });
+});
+
+describe('unknown option keys', () => {
+  // Issue #11.
+  it.each([
+    [{ maxConcurent: 2 }, 'maxConcurent', 'maxConcurrentTasks'],
+    [{ concurrency: 2 }, 'concurrency', 'maxConcurrentTasks'],
+    [{ timeot: 5 }, 'timeot', 'defaultTimeout'],
+    [{ cleanupdelay: 5 }, 'cleanupdelay', 'cleanupDelay'],
+  ])('new BackgroundRunner(%o) names the key and the closest option', (options, key, closest) => {
+    expect(() => new BackgroundRunner(options as never)).toThrow(
+      new TypeError(`Unknown option \`${key}\` in new BackgroundRunner(options): did you mean \`${closest}\`?`),
+    );
+  });
+
+  it.each([
+    [{ timeot: 5 }, 'timeot', 'timeout'],
+    [{ retry: 3 }, 'retry', 'retries'],
+    [{ priorty: 1 }, 'priorty', 'priority'],
+    [{ meta: {} }, 'meta', 'metadata'],
+  ])('submit(fn, %o) names the key and the closest option', async (options, key, closest) => {
+    const runner = new BackgroundRunner();
+    await expect(runner.submit(() => 1, options as never)).rejects.toThrow(
+      new TypeError(`Unknown option \`${key}\` in submit(fn, options): did you mean \`${closest}\`?`),
+    );
+    expect(runner.tasks).toEqual([]);
+    await runner.stop();
+  });
+
+  it('lists the options when no key is close', () => {
+    expect(() => new BackgroundRunner({ zzz: 1 } as never)).toThrow(/^Unknown option `zzz` in new BackgroundRunner\(options\): expected one of `maxConcurrentTasks`, /);
+  });
+});
