@@ -2,7 +2,7 @@
  * Argument checks shared by every folder: each throws a `TypeError` (or a `RangeError` for a number
  * out of range) of the library's one shape, naming the option and what to pass.
  */
-import { describe } from './errors.js';
+import { describe, isRunnerError } from './errors.js';
 
 /** The longest delay `setTimeout` honours (about 24.8 days); longer ones would fire at once. */
 export const MAX_DELAY_MS = 2_147_483_647;
@@ -87,7 +87,7 @@ export function checkKnownKeys(where: string, options: object, known: ReadonlySe
 function closestKey(key: string, known: ReadonlySet<string>): string | undefined {
   const wanted = key.toLowerCase();
   const stem = wanted.slice(0, Math.max(3, Math.ceil(wanted.length / 2)));
-  const slip = Math.max(2, Math.floor(key.length / 3));
+  const slip = Math.min(key.length - 1, Math.max(2, Math.floor(key.length / 3)));
   let best: string | undefined;
   let bestScore = Number.POSITIVE_INFINITY;
   for (const candidate of known) {
@@ -100,7 +100,7 @@ function closestKey(key: string, known: ReadonlySet<string>): string | undefined
     for (const form of forms) {
       const distance = editDistance(wanted, form);
       // A shared stem counts as a slip, ranked after the close spellings.
-      score = Math.min(score, distance <= slip ? distance : form.startsWith(stem) ? slip + 1 : Number.POSITIVE_INFINITY);
+      score = Math.min(score, distance <= slip ? distance : wanted.length >= 3 && form.startsWith(stem) ? slip + 1 : Number.POSITIVE_INFINITY);
     }
     if (score < bestScore) {
       best = candidate;
@@ -108,6 +108,18 @@ function closestKey(key: string, known: ReadonlySet<string>): string | undefined
     }
   }
   return best;
+}
+
+/**
+ * @internal
+ * A name from a fixed set (an event name, say), or a `TypeError` listing the set and, for a near
+ * miss, the closest one: ``Expected `event` to be one of `submitted`, …, got `"complete"` (string); did you mean `completed`?``
+ */
+export function checkOneOf(name: string, value: unknown, known: ReadonlySet<string>): string {
+  if (typeof value === 'string' && known.has(value)) return value;
+  const closest = typeof value === 'string' ? closestKey(value, known) : undefined;
+  const expected = `one of ${[...known].map((k) => `\`${k}\``).join(', ')}`;
+  throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${describe(value)}${closest === undefined ? '' : `; did you mean \`${closest}\`?`}`);
 }
 
 /** Levenshtein distance, two rows. */
@@ -122,4 +134,28 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length]!;
+}
+
+/**
+ * @internal
+ * Runs `read`, which reads the caller's arguments. An error of the library's own shape (or a
+ * `RunnerError`) passes through; anything else thrown while reading (a getter, a proxy trap, a
+ * revoked proxy) becomes a `TypeError` that says which call's arguments could not be read, with
+ * the original as `cause`, instead of escaping as a bare engine error.
+ */
+export function readingArguments<T>(call: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (isRunnerError(error) || ((error instanceof TypeError || error instanceof RangeError) && /^(Expected `|Expected the arguments of |Unknown option `)/.test(error.message))) {
+      throw error;
+    }
+    let message: string;
+    try {
+      message = error instanceof Error ? error.message : String(error);
+    } catch {
+      message = 'an unprintable value';
+    }
+    throw new TypeError(`Expected the arguments of ${call} to be readable values, but reading them threw: ${message}`, { cause: error });
+  }
 }

@@ -24,8 +24,9 @@ import type { TaskFunction, TaskId } from '../types.js';
 import { BackgroundTask } from './background-task.js';
 import type { TaskHost, TaskRecord } from './background-task.js';
 import { checkBackoff, resolveConfig, SUBMIT_OPTION_KEYS } from './options.js';
-import { checkFunction, checkKnownKeys, checkNonNegativeInteger, checkPositiveInteger, checkReason, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
+import { checkFunction, checkKnownKeys, checkOneOf, readingArguments, checkNonNegativeInteger, checkPositiveInteger, checkReason, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
 import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
+import { RUNNER_EVENT_NAMES } from './events.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { checkJsonArgs } from './json-args.js';
 import { createTaskRegistry } from './registry.js';
@@ -144,7 +145,7 @@ export class BackgroundRunner {
    * @throws TypeError or RangeError naming the option, for a bad value.
    */
   constructor(options: BackgroundConfig = {}) {
-    this.#config = resolveConfig(options);
+    this.#config = readingArguments('new BackgroundRunner()', () => resolveConfig(options));
     this.#limit = this.#config.maxConcurrentTasks;
     const { clock } = this.#config;
     if (this.#config.store) {
@@ -265,7 +266,7 @@ export class BackgroundRunner {
    */
   async submit<TResult = unknown>(name: string, options?: SubmitOptions<TResult>): Promise<BackgroundTask<TResult>>;
   async submit(fn: unknown, options: SubmitOptions = {}): Promise<BackgroundTask> {
-    return this.#submit(fn, options);
+    return readingArguments('submit()', () => this.#submit(fn, options));
   }
 
   /**
@@ -310,11 +311,14 @@ export class BackgroundRunner {
     prompt: string,
     options: SubmitAgentOptions<TResult> = {},
   ): Promise<BackgroundTask<TResult>> {
-    if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
-    const { method, work } = agentWork(agent);
-    const agentName = (agent as { name?: unknown }).name;
-    const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
-    return this.#submit<TResult>(work, { ...options, name, args: [prompt] });
+    return readingArguments('submitAgent()', () => {
+      if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      const { method, work } = agentWork(agent);
+      const agentName = (agent as { name?: unknown }).name;
+      const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
+      return this.#submit<TResult>(work, { ...options, name, args: [prompt] });
+    });
   }
 
   /**
@@ -409,9 +413,11 @@ export class BackgroundRunner {
 
   /** Plain JSON records of the tasks, optionally only those in `status`. */
   listTasks(options: { status?: TaskStatus | readonly TaskStatus[] } = {}): TaskRecord[] {
-    if (options === null || typeof options !== 'object') invalid('options', 'an object like { status: "running" }', options);
-    const { status } = options;
-    const wanted = status === undefined ? undefined : checkStatuses(status);
+    const wanted = readingArguments('listTasks()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object like { status: "running" }', options);
+      const { status } = options;
+      return status === undefined ? undefined : checkStatuses(status);
+    });
     const records: TaskRecord[] = [];
     for (const task of this.#tasks.values()) if (!wanted || wanted.has(task.status)) records.push(task.toJSON());
     return records;
@@ -444,7 +450,10 @@ export class BackgroundRunner {
    * @throws WaitTimeoutError when `timeout` ms pass first (the tasks keep running).
    */
   async waitAll(options: { timeout?: number | undefined } = {}): Promise<BackgroundTask[]> {
-    const timeout = checkTimeout('timeout', options.timeout);
+    const timeout = readingArguments('waitAll()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object like { timeout: 1_000 }', options);
+      return checkTimeout('timeout', options.timeout);
+    });
     if (!this.isIdle) {
       await new Promise<void>((resolve, reject) => {
         const waiter = (): void => {
@@ -491,10 +500,12 @@ export class BackgroundRunner {
    * `RunnerStoppedError`. Finished tasks stay readable. Idempotent.
    */
   async stop(options: { drain?: boolean; timeout?: number | undefined } = {}): Promise<void> {
-    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-    const timeout = checkTimeout('timeout', options.timeout);
+    const { timeout, drain } = readingArguments('stop()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      return { timeout: checkTimeout('timeout', options.timeout), drain: Boolean(options.drain) };
+    });
     if (this.#stopped) return;
-    if (options.drain) {
+    if (drain) {
       const first = !this.#closing;
       this.#closing = true;
       if (first) {
@@ -589,6 +600,7 @@ export class BackgroundRunner {
 
   /** Removes a listener added with `on` or `once`. */
   off<E extends RunnerEventName>(event: E, listener: RunnerEvents[E]): this {
+    checkOneOf('event', event, RUNNER_EVENT_NAMES);
     const wrapped = this.#wrapped.get(listener as Listener)?.get(event);
     if (wrapped) this.#emitter.off(event, wrapped);
     return this;
@@ -596,11 +608,12 @@ export class BackgroundRunner {
 
   /** How many listeners `event` has. */
   listenerCount(event: RunnerEventName): number {
-    return this.#emitter.listenerCount(event);
+    return this.#emitter.listenerCount(checkOneOf('event', event, RUNNER_EVENT_NAMES));
   }
 
   /** Removes all listeners, or those of one event. */
   removeAllListeners(event?: RunnerEventName): this {
+    if (event !== undefined) checkOneOf('event', event, RUNNER_EVENT_NAMES);
     this.#emitter.removeAllListeners(event);
     return this;
   }
@@ -976,6 +989,7 @@ export class BackgroundRunner {
   }
 
   #wrap(event: RunnerEventName, listener: unknown): Listener {
+    checkOneOf('event', event, RUNNER_EVENT_NAMES);
     if (typeof listener !== 'function') invalid('listener', 'a function', listener);
     let byEvent = this.#wrapped.get(listener as Listener);
     if (!byEvent) this.#wrapped.set(listener as Listener, (byEvent = new Map()));

@@ -4,7 +4,7 @@ import type { QueuedTask } from '../machines/supervisor-machine.js';
 import type { AttemptRecord, TaskActor, TaskMachineContext, TaskSnapshot } from '../machines/task-machine.js';
 import { isFinalStatus } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
-import { checkReason, checkTimeout, invalid } from '../validate.js';
+import { checkReason, checkTimeout, invalid, readingArguments } from '../validate.js';
 import type { RunnerClock } from './options.js';
 import type { TaskSummary } from './registry.js';
 
@@ -211,8 +211,10 @@ export class BackgroundTask<TResult = unknown> {
    * @param options.timeout - give up after this many ms; no limit by default.
    */
   wait(options: { timeout?: number | undefined } = {}): Promise<TResult> {
-    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-    const timeout = checkTimeout('timeout', options.timeout);
+    const timeout = readingArguments('wait()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      return checkTimeout('timeout', options.timeout);
+    });
     if (isFinalStatus(this._status)) return this._outcome() as Promise<TResult>;
     return new Promise<TResult>((resolve, reject) => {
       const waiter: Waiter = { resolve: resolve as (value: unknown) => void, reject, timer: undefined };

@@ -55,3 +55,25 @@ export interface RunnerEvents {
 
 /** The name of one of the runner's events. */
 export type RunnerEventName = keyof RunnerEvents;
+
+const eventNames = [
+  'submitted',
+  'started',
+  'retrying',
+  'progress',
+  'completed',
+  'failed',
+  'cancelled',
+  'lost',
+  'recovered',
+  'idle',
+  'error',
+] as const satisfies readonly RunnerEventName[];
+
+/**
+ * @internal
+ * Every event name, so `on('complete', …)` (a typo) is a `TypeError` instead of a listener that
+ * never runs. Fails to compile when an event is added to {@link RunnerEvents} and not here.
+ */
+export const RUNNER_EVENT_NAMES: ReadonlySet<string> = new Set(eventNames);
+true satisfies [Exclude<RunnerEventName, (typeof eventNames)[number]>] extends [never] ? true : Exclude<RunnerEventName, (typeof eventNames)[number]>;
