@@ -251,6 +251,15 @@ function describeFunction(fn: unknown): string {
   return typeof name === 'string' && name !== '' ? `[function ${name}]` : '[function]';
 }
 
+/** @internal The message of a thrown value, for a message of ours; never throws. */
+export function messageOf(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return 'an unprintable value';
+  }
+}
+
 /** @internal Wraps a thrown value so a task's `error` is always an `Error`. */
 export function toError(taskId: TaskId, value: unknown): Error {
   return value instanceof Error ? value : new TaskFailedError(taskId, value);
