@@ -150,6 +150,7 @@ export class TaskDriver implements SupervisorRequests {
     // Leave the old state: undo its effects.
     if (previous === 'pending') {
       this.#table.pending -= 1;
+      task._queued = undefined; // only a pending task's admission can be given back
       if (!this.#keepAlive.holding) this.holdProcess(); // a paused runner's task started (a retry, say)
     }
     if (task._timer !== undefined) {
