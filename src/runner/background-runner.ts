@@ -3,19 +3,28 @@ import { hostname } from 'node:os';
 import { agentWork } from '../actors/run-agent.js';
 import { Execution } from '../actors/run-function.js';
 import type { Collect } from '../actors/run-function.js';
-import { QueueFullError, RunnerStoppedError, TaskCancelledError, UnknownHandlerError } from '../errors.js';
+import { messageOf, QueueFullError, RunnerStoppedError, TaskCancelledError, UnknownHandlerError } from '../errors.js';
 import type { SupervisorActor } from '../machines/supervisor-machine.js';
 import { initialTaskContext } from '../machines/task-chart.js';
-import { VALIDATE_ARGS } from '../types.js';
-import type { TaskFunction, TaskId, TaskStatus } from '../types.js';
-import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid } from '../validate.js';
+import { TaskStatus, VALIDATE_ARGS } from '../types.js';
+import type { TaskFunction, TaskId } from '../types.js';
+import {
+  checkFunction,
+  checkKnownKeys,
+  checkNonNegativeInteger,
+  checkPositiveInteger,
+  checkReason,
+  checkTimeout,
+  invalid,
+  readingArguments,
+} from '../validate.js';
 import { BackgroundTask } from './background-task.js';
 import type { TaskRecord } from './background-task.js';
 import { RunnerEmitter } from './events.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { IdleWaiters } from './idle-waiters.js';
 import { checkJsonArgs } from './json-args.js';
-import { checkBackoff, resolveConfig } from './options.js';
+import { checkBackoff, resolveConfig, SUBMIT_OPTION_KEYS } from './options.js';
 import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
 import { recoverTasks } from './recovery.js';
 import type { RecoverResult } from './recovery.js';
@@ -64,7 +73,7 @@ export class BackgroundRunner {
    * @throws TypeError or RangeError naming the option, for a bad value.
    */
   constructor(options: BackgroundConfig = {}) {
-    this.#config = resolveConfig(options);
+    this.#config = readingArguments('new BackgroundRunner()', () => resolveConfig(options));
     const { clock } = this.#config;
     if (this.#config.store) {
       this.#sync = new StoreSync({
@@ -84,7 +93,7 @@ export class BackgroundRunner {
     }
     this.#idle = new IdleWaiters(clock);
     this.#driver = new TaskDriver(this.#config, this.#emitter, this.#table, this.#idle, this.#sync);
-    this.#link = new SupervisorLink(this.#config, this.#driver);
+    this.#link = new SupervisorLink(this.#config, this.#driver, (error, source, taskId) => this.#emitter.report(error, source, taskId));
     this.#driver.link = this.#link;
   }
 
@@ -149,7 +158,7 @@ export class BackgroundRunner {
    */
   async submit<TResult = unknown>(name: string, options?: SubmitOptions<TResult>): Promise<BackgroundTask<TResult>>;
   async submit(fn: unknown, options: SubmitOptions = {}): Promise<BackgroundTask> {
-    return this.#submit(fn, options);
+    return readingArguments('submit()', () => this.#submit(fn, options));
   }
 
   /**
@@ -194,11 +203,14 @@ export class BackgroundRunner {
     prompt: string,
     options: SubmitAgentOptions<TResult> = {},
   ): Promise<BackgroundTask<TResult>> {
-    if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
-    const { method, work } = agentWork(agent);
-    const agentName = (agent as { name?: unknown }).name;
-    const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
-    return this.#submit<TResult>(work, { ...options, name, args: [prompt] });
+    return readingArguments('submitAgent()', () => {
+      if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      const { method, work } = agentWork(agent);
+      const agentName = (agent as { name?: unknown }).name;
+      const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
+      return this.#submit<TResult>(work, { ...options, name, args: [prompt] });
+    });
   }
 
   /**
@@ -262,7 +274,12 @@ export class BackgroundRunner {
 
   /** Plain JSON records of the tasks, optionally only those in `status`. */
   listTasks(options: { status?: TaskStatus | readonly TaskStatus[] } = {}): TaskRecord[] {
-    return this.#table.list(options.status);
+    const status = readingArguments('listTasks()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object like { status: "running" }', options);
+      const { status } = options;
+      return status === undefined ? undefined : checkStatuses(status);
+    });
+    return this.#table.list(status);
   }
 
   /**
@@ -270,6 +287,7 @@ export class BackgroundRunner {
    * if it is unknown or had already finished.
    */
   async cancelTask(id: TaskId, reason?: string): Promise<boolean> {
+    checkReason(reason);
     const task = this.#table.get(id);
     return task ? this.#driver.cancel(task, reason) : false;
   }
@@ -280,6 +298,7 @@ export class BackgroundRunner {
    * Resolves with how many were cancelled.
    */
   async cancelAll(reason?: string): Promise<number> {
+    checkReason(reason);
     return this.#driver.cancelEverything(reason);
   }
 
@@ -290,7 +309,10 @@ export class BackgroundRunner {
    * @throws WaitTimeoutError when `timeout` ms pass first (the tasks keep running).
    */
   async waitAll(options: { timeout?: number | undefined } = {}): Promise<BackgroundTask[]> {
-    const timeout = checkTimeout('timeout', options.timeout);
+    const timeout = readingArguments('waitAll()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object like { timeout: 1_000 }', options);
+      return checkTimeout('timeout', options.timeout);
+    });
     if (!this.isIdle) await this.#idle.wait(timeout);
     return this.tasks;
   }
@@ -317,10 +339,12 @@ export class BackgroundRunner {
    * `RunnerStoppedError`. Finished tasks stay readable. Idempotent.
    */
   async stop(options: { drain?: boolean; timeout?: number | undefined } = {}): Promise<void> {
-    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-    const timeout = checkTimeout('timeout', options.timeout);
+    const { timeout, drain } = readingArguments('stop()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      return { timeout: checkTimeout('timeout', options.timeout), drain: Boolean(options.drain) };
+    });
     if (this.#stopped) return;
-    if (options.drain) {
+    if (drain) {
       const first = !this.#closing;
       this.#closing = true;
       if (first) {
@@ -338,6 +362,7 @@ export class BackgroundRunner {
     // Write the cancellations, then give the store up so another runner may take it.
     this.#sync?.close();
     this.#idle.release();
+    this.#driver.releaseProcess();
   }
 
   /**
@@ -347,12 +372,14 @@ export class BackgroundRunner {
   pause(): void {
     if (this.#stopped) return;
     this.#link.send({ type: 'pause', at: this.#config.clock.now() });
+    this.#driver.holdProcess();
   }
 
   /** Admits tasks again after `pause()`. */
   resume(): void {
     if (this.#stopped) return;
     this.#link.send({ type: 'resume', at: this.#config.clock.now() });
+    this.#driver.holdProcess();
   }
 
   /** Whether the runner is paused. */
@@ -418,6 +445,22 @@ export class BackgroundRunner {
     return this;
   }
 
+  /**
+   * What `console.log(runner)` and `util.inspect(runner)` print: a compact summary (concurrency,
+   * mode, how many tasks are pending, running and held), not the internals.
+   */
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    const summary = {
+      maxConcurrentTasks: this.#link.maxConcurrentTasks,
+      paused: this.#link.pauseRequested,
+      stopped: this.#stopped,
+      pending: this.#table.pending,
+      running: this.#table.running().length,
+      tasks: this.#table.size,
+    };
+    return depth < 0 ? 'BackgroundRunner' : `BackgroundRunner ${inspect(summary, options)}`;
+  }
+
   // ---------------------------------------------------------------- internals
 
   #submit<TResult>(fn: unknown, options: SubmitOptions<TResult>): BackgroundTask<TResult> {
@@ -431,11 +474,12 @@ export class BackgroundRunner {
       if (options !== null && typeof options === 'object' && Array.isArray(options.args)) checkJsonArgs(options.args);
     }
     if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+    checkKnownKeys('submit(fn, options)', options, SUBMIT_OPTION_KEYS);
     const { args = [], name, onComplete, onProgress, onChunk, collect, metadata = {}, priority = 0, group, retries = 0, retryOnTimeout = true } =
       options;
     if (!Array.isArray(args)) invalid('args', 'an array', args);
     if (name !== undefined && (typeof name !== 'string' || name === '')) invalid('name', 'a non-empty string', name);
-    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
+    const copiedMetadata = options.metadata === undefined ? metadata : copyMetadata(metadata);
     checkFunction('onComplete', onComplete);
     checkFunction('onProgress', onProgress);
     checkFunction('onChunk', onChunk);
@@ -456,7 +500,7 @@ export class BackgroundRunner {
       taskId,
       name: name ?? (handler ?? ((fn as TaskFunction).name || 'task')),
       timeout,
-      metadata,
+      metadata: copiedMetadata,
       createdAt: now,
       work: new Execution(taskId, fn as (...a: unknown[]) => unknown, args, this.#config.clock.now, collect as Collect | undefined),
       maxAttempts: retries + 1,
@@ -470,4 +514,41 @@ export class BackgroundRunner {
     this.#driver.enqueue(task as BackgroundTask, priority, group, 'submit');
     return task;
   }
+}
+
+/**
+ * Copies the `metadata` option at submit, so a getter or proxy trap that throws fails `submit()`
+ * with a message naming the key, instead of every later `toJSON()`/`listTasks()`; and so changes
+ * the caller makes afterwards do not show through.
+ */
+function copyMetadata(metadata: unknown): Record<string, unknown> {
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
+  let keys: string[];
+  try {
+    keys = Object.keys(metadata);
+  } catch (error) {
+    throw new TypeError(`Expected \`metadata\` to be a plain object, but listing its keys threw: ${messageOf(error)}`, { cause: error });
+  }
+  const entries: [string, unknown][] = [];
+  for (const key of keys) {
+    try {
+      entries.push([key, (metadata as Record<string, unknown>)[key]]);
+    } catch (error) {
+      throw new TypeError(`Expected \`metadata.${key}\` to be a value, but reading it threw: ${messageOf(error)}`, { cause: error });
+    }
+  }
+  // fromEntries defines own properties, so a `__proto__` key stays data.
+  return Object.fromEntries(entries);
+}
+
+const STATUSES: ReadonlySet<string> = new Set(Object.values(TaskStatus));
+
+/** The `status` filter of `listTasks`: one status or a list of them, each a real one. */
+function checkStatuses(status: unknown): TaskStatus[] {
+  const expected = `a task status (${[...STATUSES].map((s) => `'${s}'`).join(', ')}) or an array of them`;
+  const list: unknown[] = typeof status === 'string' ? [status] : Array.isArray(status) ? status : invalid('status', expected, status);
+  list.forEach((entry, i) => {
+    if (typeof entry !== 'string' || !STATUSES.has(entry)) invalid(list === status ? `status[${i}]` : 'status', expected, entry);
+  });
+  return list as TaskStatus[];
 }

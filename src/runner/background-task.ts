@@ -1,10 +1,11 @@
 import { toObserver } from 'xstate';
 import type { Observer, Subscription } from 'xstate';
 import { TaskCancelledError, WaitTimeoutError } from '../errors.js';
+import type { QueuedTask } from '../machines/supervisor-machine.js';
 import type { AttemptRecord, TaskActor, TaskMachineContext, TaskSnapshot } from '../machines/task-machine.js';
 import { isFinalStatus } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
-import { checkTimeout, invalid } from '../validate.js';
+import { checkReason, checkTimeout, invalid, readingArguments } from '../validate.js';
 import type { RunnerClock } from './clock.js';
 import type { TaskSummary } from './registry.js';
 
@@ -66,6 +67,8 @@ export class BackgroundTask<TResult = unknown> {
   _actor: TaskActor | undefined;
   /** @internal The timeout timer of an actor-less running task. */
   _timer: unknown;
+  /** @internal The task's entry in the supervisor's queue, so an admission can be given back. */
+  _queued: QueuedTask | undefined;
   /** @internal */
   _waiters: Waiter[] | undefined;
   /** @internal Observers subscribed through the handle (see `subscribe`). */
@@ -269,8 +272,10 @@ export class BackgroundTask<TResult = unknown> {
    * @param options.timeout - give up after this many ms; no limit by default.
    */
   wait(options: { timeout?: number | undefined } = {}): Promise<TResult> {
-    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-    const timeout = checkTimeout('timeout', options.timeout);
+    const timeout = readingArguments('wait()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      return checkTimeout('timeout', options.timeout);
+    });
     if (isFinalStatus(this._status)) return this._outcome() as Promise<TResult>;
     return new Promise<TResult>((resolve, reject) => {
       const waiter: Waiter = { resolve: resolve as (value: unknown) => void, reject, timer: undefined };
@@ -290,7 +295,11 @@ export class BackgroundTask<TResult = unknown> {
    * aborted. Resolves `true` if this call cancelled it, `false` if it had already finished.
    */
   cancel(reason?: string): Promise<boolean> {
-    return Promise.resolve(this._host.cancel(this as BackgroundTask, reason));
+    try {
+      return Promise.resolve(this._host.cancel(this as BackgroundTask, checkReason(reason)));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
   /** The task as plain JSON. */
@@ -312,6 +321,18 @@ export class BackgroundTask<TResult = unknown> {
       attempt: c.attempt,
       metadata: { ...c.metadata },
     };
+  }
+
+  /**
+   * What `console.log(task)` and `util.inspect(task)` print: a compact summary (id, name, status,
+   * attempt, progress, and the result or error), not the handle's internals.
+   */
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    const c = this._context;
+    const summary: Record<string, unknown> = { id: c.taskId, name: c.name, status: this._status, attempt: c.attempt, progress: c.progress };
+    if (this._status === 'completed') summary['result'] = c.result;
+    if (c.error) summary['error'] = `${c.error.name}: ${c.error.message}`;
+    return depth < 0 ? `BackgroundTask <${this._status}>` : `BackgroundTask ${inspect(summary, options)}`;
   }
 
   /** @internal The registry's view of this task. */
