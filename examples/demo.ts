@@ -6,6 +6,7 @@ import logUpdate from 'log-update';
 import pc from 'picocolors';
 import { BackgroundRunner, NonRetryableError, TaskCancelledError, TaskTimeoutError } from '../src/index.js';
 import type { BackgroundTask, TaskContext, TaskStatus } from '../src/index.js';
+import { serveDashboard } from '../src/dashboard/serve-dashboard.js';
 
 /** The width of the name column, and of the whole screen. */
 const NAME = 19;
@@ -57,6 +58,11 @@ async function reviewCode(file: string, { signal, reportProgress }: TaskContext)
 }
 
 const runner = new BackgroundRunner({ maxConcurrentTasks: 3 });
+
+// --- Dashboard (tasklane/dashboard): open this URL to watch the tasks live. ---------
+const dashboard = await serveDashboard(runner, { port: 0 });
+console.log(`${pc.bold('Dashboard')}: ${dashboard.url}\n`);
+// ------------------------------------------------------------------------------------
 const started = Date.now();
 const live = process.stdout.isTTY;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
@@ -183,3 +189,4 @@ for (const task of tasks) {
   console.log(fit(`  ${task.name.padEnd(NAME)} ${outcome}${task.attempt > 1 ? pc.dim(` (attempt ${task.attempt})`) : ''}`));
 }
 await runner.stop();
+await dashboard.close();

@@ -3,7 +3,7 @@ export type { RecoverResult, SubmitAgentOptions } from './runner/background-runn
 export { BackgroundTask } from './runner/background-task.js';
 export type { TaskRecord } from './runner/background-task.js';
 export type { BackgroundConfig, RunnerClock, RunnerConfig, StreamItem, SubmitOptions, TaskResult } from './runner/options.js';
-export type { RunnerEventName, RunnerEvents } from './runner/events.js';
+export type { RunnerEventName, RunnerEvents, TransitionEvent } from './runner/events.js';
 export type { TaskRegistry, TaskRegistryContext, TaskSummary } from './runner/registry.js';
 export { taskMachine } from './machines/task-machine.js';
 export { backoffDelay } from './machines/task-machine.js';

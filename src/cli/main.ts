@@ -24,6 +24,7 @@ Commands:
   status <id>           one task in full
   cancel <id>           cancel a pending or running task (a live runner stops it within a second)
   clear                 delete finished tasks whose outcome was delivered
+  dashboard             serve the live web page over the store (tasklane dashboard --help)
 
 Options:
   --db <path>           the SQLite file (default: $TASKLANE_DB)
@@ -47,6 +48,7 @@ class UsageError extends Error {}
  * @internal
  */
 export async function main(argv: readonly string[], io: Io = defaultIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (argv[0] === 'dashboard') return (await import('./dashboard-command.js')).dashboardCommand(argv.slice(1), io, env);
   let parsed;
   try {
     parsed = parseArgs({
