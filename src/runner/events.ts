@@ -195,7 +195,7 @@ export class RunnerEmitter {
     checkOneOf('event', event, RUNNER_EVENT_NAMES);
     if (typeof listener !== 'function') invalid('listener', 'a function', listener);
     let byEvent = this.#wrapped.get(listener as Listener);
-    if (!byEvent) this.#wrapped.set(listener as Listener, (byEvent = new Map()));
+    if (!byEvent) this.#wrapped.set(listener as Listener, (byEvent = new Map<RunnerEventName, Listener>()));
     let wrapped = byEvent.get(event);
     if (!wrapped) {
       wrapped = ((payload: unknown) => {
