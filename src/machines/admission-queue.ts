@@ -82,7 +82,7 @@ export function liveHead(queue: PriorityQueue<QueuedTask>, pending: Set<TaskId>)
 /** @internal The later of the state's time and `at`: time never runs backwards. */
 export const later = (context: AdmissionState, at: number) => Math.max(context.now, at);
 
-/** @internal The part of xstate's `enqueue` the functions below use: how they ask for effects. */
+/** The part of xstate's `enqueue` the functions below use: how they ask for effects. */
 export interface AdmissionEffects {
   emit(event: { type: 'admit'; taskIds: TaskId[] } | { type: 'remove'; taskIds: TaskId[] }): void;
   raise(event: { type: 'sweep' } | { type: 'tick'; at: number }, options: { id: string; delay: number }): void;

@@ -15,7 +15,7 @@ interface Batch {
   at: number;
 }
 
-/** What the supervisor asks of the runner. */
+/** @internal What the supervisor asks of the runner. */
 export interface SupervisorRequests extends SupervisorOutbox {
   /** `stop({ drain: true, timeout })` ran out of time: cancel what still runs. */
   drainTimedOut(): void;

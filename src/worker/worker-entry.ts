@@ -85,6 +85,7 @@ function load(url: string): Promise<Record<string, unknown>> {
 }
 
 /**
+ * @internal
  * Runs one task. Piscina calls this (the module's default export) in the worker thread.
  *
  * The task's `signal` here never aborts: cancelling terminates the whole thread instead, which

@@ -23,6 +23,7 @@ const borrowed = [
   '@types/better-sqlite3',
   '@types/react',
   '@langchain/core',
+  '@opentelemetry/api',
   '@statelyai/inspect',
   '@xstate/react',
   'ai',
