@@ -136,7 +136,9 @@ export class BackgroundRunner {
             else this.#sync!.cancelUnheld(id, new TaskCancelledError(id, reason));
           }
         },
-        onError: (error) => this.#report(error, 'store', undefined),
+        onUnsaved: (task, error) => this.#cancel(task, error.message),
+        onLockLost: () => this.#cancelEverything("another runner took the store's lock over; the task is its to run now"),
+        onError: (error, taskId) => this.#report(error, 'store', taskId),
       });
     }
     // tasklane's own timers never hold the process open: the work's own I/O does, and a finished
@@ -169,6 +171,7 @@ export class BackgroundRunner {
       clock,
       materialize: (task) => this.#materialize(task),
       cancel: (task, reason) => this.#cancel(task, reason),
+      unsaved: (task) => this.#sync?.isDirty(task) ?? false,
     };
   }
 
@@ -232,7 +235,23 @@ export class BackgroundRunner {
    */
   async submit<TResult = unknown>(name: string, options?: SubmitOptions<TResult>): Promise<BackgroundTask<TResult>>;
   async submit(fn: unknown, options: SubmitOptions = {}): Promise<BackgroundTask> {
-    return this.#submit(fn, options);
+    const task = this.#submit(fn, options);
+    // With a store, the submit is acknowledged once the task's record is committed.
+    if (this.#sync !== undefined) await this.#sync.saved(task);
+    return task;
+  }
+
+  /**
+   * Writes every change not yet in the store now, in one transaction, and resolves once it is
+   * committed: for code that must know everything so far is on disk (before `process.exit()`,
+   * say). Without a store it resolves at once. A `submit()` already waits for its record, and a
+   * `wait()` for the final state's; changes in between are written on the next event-loop turn.
+   *
+   * @throws the store's error when the write failed (also reported on `'error'`).
+   */
+  async flush(): Promise<void> {
+    const error = this.#sync?.flush();
+    if (error !== undefined) throw error;
   }
 
   /**
@@ -281,7 +300,9 @@ export class BackgroundRunner {
     const { method, work } = agentWork(agent);
     const agentName = (agent as { name?: unknown }).name;
     const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
-    return this.#submit<TResult>(work, { ...options, name, args: [prompt] });
+    const task = this.#submit<TResult>(work, { ...options, name, args: [prompt] });
+    if (this.#sync !== undefined) await this.#sync.saved(task as BackgroundTask);
+    return task;
   }
 
   /**
@@ -317,7 +338,7 @@ export class BackgroundRunner {
     if (this.#closing) throw new RunnerStoppedError('recover tasks');
     const result: RecoverResult = { requeued: [], lost: [], finished: [], waiting: [] };
     const now = this.#config.clock.now();
-    for (const row of sync.store.recoverable(sync.owner)) {
+    for (const row of sync.recoverable()) {
       if (this.#tasks.has(row.id)) continue;
       const info: SubmitInfo = { handler: row.handler, args: row.args, priority: row.priority, group: row.group };
       if (isFinalStatus(row.status)) {
@@ -702,7 +723,8 @@ export class BackgroundRunner {
     }
 
     if (!isFinalStatus(status)) return;
-    task._settleWaiters();
+    // With a store, waiters are settled once the final state is written (StoreSync#flush).
+    if (this.#sync === undefined) task._settleWaiters();
     if (task._onComplete) this.#call('onComplete', task, () => task._onComplete!(task));
     if (this.#listens(status)) {
       if (status === 'completed') this.#emit('completed', { task });
