@@ -25,10 +25,10 @@ interface Acknowledgement {
  * Keeps a {@link TaskStore} in step with a runner. The runner calls `touch(task)` on every
  * transition; the changed tasks are written in one transaction on the next event-loop turn
  * (`setImmediate`), each as its latest state: transitions within one turn are coalesced, which is
- * what keeps the per-task cost of durability low. A new task (`track`) is written sooner, in a
- * microtask, because its `submit()` waits for that commit: every submit of a synchronous stretch
- * shares one transaction (group commit). A final state settles the task's `wait()`s only once it
- * is written (or its write failed and was reported). A timer (unref'd, every
+ * what keeps the per-task cost of durability low. A `submit()` resolves once that write committed
+ * its task, so every submit of a turn shares one transaction (group commit), and a task that
+ * finishes within the turn it was submitted in is written once, final. A final state settles the
+ * task's `wait()`s only once it is written (or its write failed and was reported). A timer (unref'd, every
  * {@link POLL_INTERVAL_MS}) renews the lock's heartbeat and picks up cancel requests made
  * through the store.
  *
@@ -53,7 +53,6 @@ export class StoreSync {
   readonly #onError: (error: unknown, taskId: TaskId | undefined) => void;
   readonly #now: () => number;
   #scheduled = false;
-  #soon = false;
   #closed = false;
   /** Set once the lock was taken over: nothing is written any more. */
   #lost: Error | undefined;
@@ -94,7 +93,6 @@ export class StoreSync {
     const args = info.args === null ? null : (JSON.parse(JSON.stringify(info.args)) as unknown[]);
     this.#info.set(task.id, args === info.args ? info : { ...info, args });
     this.touch(task);
-    this.#scheduleSoon();
   }
 
   /**
@@ -105,8 +103,8 @@ export class StoreSync {
     if (this.#lost !== undefined) return Promise.reject(this.#unsavedError(task, this.#lost));
     if (!this.#dirty.has(task)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
+      // touch() has scheduled the write of this turn.
       this.#acks.set(task, { resolve, reject });
-      this.#scheduleSoon();
     });
   }
 
@@ -242,17 +240,6 @@ export class StoreSync {
       this.#onError(error, undefined);
     }
   }
-
-  #scheduleSoon(): void {
-    if (this.#soon || this.#closed) return;
-    this.#soon = true;
-    queueMicrotask(this.#flushSoon);
-  }
-
-  readonly #flushSoon = (): void => {
-    this.#soon = false;
-    this.flush();
-  };
 
   readonly #flushLater = (): void => {
     this.#scheduled = false;

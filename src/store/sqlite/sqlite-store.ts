@@ -173,6 +173,9 @@ export class SqliteTaskStore implements TaskStore {
   readonly #removeFinishedAfter: number | undefined;
   #nextSweep = 0;
   #upsert: Database.Statement<unknown[]> | undefined;
+  #selectLock: Database.Statement<[], LockRow> | undefined;
+  /** Runs the fenced upserts of one `write` (built once: a transaction wrapper per call costs). */
+  #writeRows: ((rows: unknown[][], issues: WriteIssue[]) => void) | undefined;
   /** The lock this store acquired: every write checks it is still ours (the fence). */
   #held: { readonly owner: string; readonly epoch: number } | undefined;
   #closed = false;
@@ -259,20 +262,19 @@ export class SqliteTaskStore implements TaskStore {
         issues.push({ id: r.id, error: asError(error), written: false });
       }
     }
-    this.#db
-      .transaction(() => {
-        this.#fence();
-        const upsert = this.#upsertStatement();
-        for (const row of rows) {
-          try {
-            upsert.run(...row);
-          } catch (error) {
-            // SQLite undoes only the failed statement: the rest of the batch still commits.
-            issues.push({ id: row[0] as TaskId, error: asError(error), written: false });
-          }
+    this.#writeRows ??= this.#db.transaction((batch: unknown[][], found: WriteIssue[]) => {
+      this.#fence();
+      const upsert = this.#upsertStatement();
+      for (const row of batch) {
+        try {
+          upsert.run(...row);
+        } catch (error) {
+          // SQLite undoes only the failed statement: the rest of the batch still commits.
+          found.push({ id: row[0] as TaskId, error: asError(error), written: false });
         }
-      })
-      .immediate();
+      }
+    }).immediate;
+    this.#writeRows(rows, issues);
     return issues;
   }
 
@@ -403,7 +405,8 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   #lock(): LockRow | undefined {
-    return this.#db.prepare('SELECT owner, pid, host, heartbeat, epoch FROM lock WHERE id = 1').get() as LockRow | undefined;
+    this.#selectLock ??= this.#db.prepare<[], LockRow>('SELECT owner, pid, host, heartbeat, epoch FROM lock WHERE id = 1');
+    return this.#selectLock.get();
   }
 
   /** Throws StoreLockedError unless the lock is still the one this store acquired (when it acquired one). */
