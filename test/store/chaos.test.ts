@@ -23,3 +23,25 @@ describe('a runner with a SQLite store, killed at random moments', () => {
     expect(report.acknowledged).toBeGreaterThan(0);
   }, 60_000);
 });
+
+describe('a script that exits right after its promises settle (issue #12, item 1)', () => {
+  it('leaves every acknowledged task on disk, and the waited one final', async () => {
+    const { execFile } = await import('node:child_process');
+    const { join } = await import('node:path');
+    const { sqliteStore } = await import('../../src/store/sqlite/sqlite-store.js');
+    const db = tempDb();
+    try {
+      const script = join(import.meta.dirname, 'chaos', 'exit-early.ts');
+      await new Promise<void>((resolve, reject) =>
+        execFile(process.execPath, ['--import', 'tsx', script, db.path, '100'], (error) => (error ? reject(error) : resolve())),
+      );
+      const store = sqliteStore({ path: db.path, readonly: true });
+      const tasks = store.list();
+      store.close();
+      expect(tasks).toHaveLength(101);
+      expect(tasks.at(-1)).toMatchObject({ handler: 'quick', status: 'completed', result: 42 });
+    } finally {
+      db.cleanup();
+    }
+  });
+});
