@@ -171,7 +171,7 @@ export class BackgroundRunner {
       clock,
       materialize: (task) => this.#materialize(task),
       cancel: (task, reason) => this.#cancel(task, reason),
-      unsaved: (task) => this.#sync?.isDirty(task) ?? false,
+      unsaved: (task) => this.#sync?.unsaved(task) ?? false,
     };
   }
 

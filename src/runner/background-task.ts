@@ -33,7 +33,7 @@ export interface TaskHost {
   readonly clock: Required<RunnerClock>;
   materialize(task: BackgroundTask): TaskActor;
   cancel(task: BackgroundTask, reason: string | undefined): boolean;
-  /** Whether the task's latest state is not in the store yet: a final one settles `wait()` once it is. */
+  /** Whether the task's latest state is not in the store yet (its write is then hurried): a final one settles `wait()` once it is. */
   unsaved(task: BackgroundTask): boolean;
 }
 

@@ -25,10 +25,10 @@ interface Acknowledgement {
  * Keeps a {@link TaskStore} in step with a runner. The runner calls `touch(task)` on every
  * transition; the changed tasks are written in one transaction on the next event-loop turn
  * (`setImmediate`), each as its latest state: transitions within one turn are coalesced, which is
- * what keeps the per-task cost of durability low. A `submit()` resolves once that write committed
- * its task, so every submit of a turn shares one transaction (group commit), and a task that
- * finishes within the turn it was submitted in is written once, final. A final state settles the
- * task's `wait()`s only once it is written (or its write failed and was reported). A timer (unref'd, every
+ * what keeps the per-task cost of durability low. A `submit()` resolves once its task is
+ * committed, and a final state settles the task's `wait()`s only once it is written (or its write
+ * failed and was reported); when a promise waits like this, the write happens sooner, as soon as
+ * the current burst of promise jobs is done (`#hurry`): group commit without a timer. A timer (unref'd, every
  * {@link POLL_INTERVAL_MS}) renews the lock's heartbeat and picks up cancel requests made
  * through the store.
  *
@@ -53,6 +53,7 @@ export class StoreSync {
   readonly #onError: (error: unknown, taskId: TaskId | undefined) => void;
   readonly #now: () => number;
   #scheduled = false;
+  #hurried = false;
   #closed = false;
   /** Set once the lock was taken over: nothing is written any more. */
   #lost: Error | undefined;
@@ -103,14 +104,19 @@ export class StoreSync {
     if (this.#lost !== undefined) return Promise.reject(this.#unsavedError(task, this.#lost));
     if (!this.#dirty.has(task)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      // touch() has scheduled the write of this turn.
       this.#acks.set(task, { resolve, reject });
+      this.#hurry();
     });
   }
 
-  /** Whether `task` has changes not yet written: its `wait()` waits for them. */
-  isDirty(task: BackgroundTask): boolean {
-    return this.#dirty.has(task);
+  /**
+   * Whether `task` has changes not yet written; if so, hurries their write (see `#hurry`), since
+   * a `wait()` is about to wait for them.
+   */
+  unsaved(task: BackgroundTask): boolean {
+    if (!this.#dirty.has(task)) return false;
+    this.#hurry();
+    return true;
   }
 
   /** The static facts of a task this runner tracks. */
@@ -144,6 +150,8 @@ export class StoreSync {
       this.#scheduled = true;
       setImmediate(this.#flushLater);
     }
+    // Someone waits for this final state: do not make them wait for the next turn.
+    if (task._waiters !== undefined && isFinalStatus(task._status)) this.#hurry();
   }
 
   /**
@@ -240,6 +248,23 @@ export class StoreSync {
       this.#onError(error, undefined);
     }
   }
+
+  /**
+   * Writes at the end of the current burst of promise jobs (`process.nextTick` runs once the
+   * microtask queue is drained), for a promise that waits for the write: every `submit()` of a
+   * synchronous stretch still shares one transaction, a task that also finished in it is written
+   * once, and no timer is involved, so fake timers cannot hold an acknowledgement back.
+   */
+  #hurry(): void {
+    if (this.#hurried || this.#closed) return;
+    this.#hurried = true;
+    process.nextTick(this.#flushHurried);
+  }
+
+  readonly #flushHurried = (): void => {
+    this.#hurried = false;
+    this.flush();
+  };
 
   readonly #flushLater = (): void => {
     this.#scheduled = false;

@@ -86,6 +86,17 @@ describe('a runner with a store', () => {
     });
   });
 
+  describe('with fake timers', () => {
+    afterEach(() => vi.useRealTimers());
+    it('acknowledges submits and settles wait() without advancing them (no timer holds the commit)', async () => {
+      vi.useFakeTimers();
+      const { r } = runner();
+      const task = await r.submit(() => 'done');
+      await expect(task.wait()).resolves.toBe('done');
+      expect(reader().get(task.id)?.status).toBe('completed');
+    });
+  });
+
   describe('when wait() settles', () => {
     it('has committed the final state, so a script may exit right after it', async () => {
       const { r } = runner();
