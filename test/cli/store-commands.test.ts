@@ -3,8 +3,8 @@
 import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -134,6 +134,31 @@ describe('tasklane CLI with a store', () => {
       expect((await run('list', '--db', db.path)).code).toBe(0);
       expect((await run('status', 't1', '--db', db.path)).code).toBe(0);
       expect(createHash('sha256').update(readFileSync(db.path)).digest('hex')).toBe(before);
+    });
+  });
+
+  describe('a file the user may only read, in a directory they may not write (issue #12, item 5)', () => {
+    it('is listed: the WAL file is read from a copy when SQLite cannot create its shared memory', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tasklane-ro-'));
+      try {
+        const path = join(dir, 'tasks.db');
+        const store = sqliteStore({ path });
+        store.acquire({ id: 'r', pid: deadPid(), host: hostname() });
+        store.write([record({ id: 'kept', owner: 'r', status: 'completed' })]);
+        store.close();
+        chmodSync(path, 0o444);
+        chmodSync(dir, 0o555);
+        // Root ignores file modes: run the CLI as an unprivileged user then.
+        const command = `node --import tsx ${bin} list --db ${path} --json`;
+        const asRoot = process.getuid?.() === 0;
+        const { code, stdout, stderr } = await shell(asRoot ? `su nobody -s /bin/bash -c 'cd ${process.cwd()} && ${command}'` : command);
+        expect([code, stderr]).toEqual([0, '']);
+        expect((JSON.parse(stdout) as StoredTask[]).map((t) => t.id)).toEqual(['kept']);
+        expect(readdirSync(dir)).toEqual(['tasks.db']);
+      } finally {
+        chmodSync(dir, 0o755);
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 

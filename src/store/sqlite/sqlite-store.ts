@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { describe, StoreLockedError } from '../../errors.js';
@@ -167,7 +168,7 @@ interface LockRow {
  */
 export class SqliteTaskStore implements TaskStore {
   readonly location: string;
-  readonly #db: Database.Database;
+  #db!: Database.Database;
   readonly #staleAfter: number;
   readonly #readonly: boolean;
   readonly #removeFinishedAfter: number | undefined;
@@ -197,12 +198,23 @@ export class SqliteTaskStore implements TaskStore {
     this.#staleAfter = staleAfter;
     this.#readonly = readonly;
     this.#removeFinishedAfter = removeFinishedAfter;
-    this.#db = new Database(path, { fileMustExist: mustExist || readonly, readonly, timeout: 5_000 });
+    let db = new Database(path, { fileMustExist: mustExist || readonly, readonly, timeout: 5_000 });
     try {
+      this.#db = db;
       this.#open();
     } catch (error) {
-      this.#db.close();
-      throw error;
+      db.close();
+      // A WAL file read where SQLite may not create its -shm (a read-only directory): read a copy.
+      const snapshot = readonly && (error as { code?: string }).code === 'SQLITE_READONLY_DIRECTORY' ? readSnapshot(path) : undefined;
+      if (snapshot === undefined) throw error;
+      db = new Database(snapshot, { readonly: true });
+      this.#db = db;
+      try {
+        this.#open();
+      } catch (inner) {
+        db.close();
+        throw inner;
+      }
     }
   }
 
@@ -518,6 +530,18 @@ function isProcessAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * The file's bytes, marked as a rollback-journal database so an in-memory copy opens without the
+ * WAL's shared memory; `undefined` when a -wal file holds writes the copy would miss.
+ */
+function readSnapshot(path: string): Buffer | undefined {
+  if (existsSync(`${path}-wal`)) return undefined;
+  const bytes = readFileSync(path);
+  // Header bytes 18–19 are the file format's write/read versions: 2 means WAL, 1 rollback journal.
+  if (bytes.length >= 20) bytes[18] = bytes[19] = 1;
+  return bytes;
 }
 
 function asError(error: unknown): Error {
