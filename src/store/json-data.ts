@@ -42,11 +42,6 @@ export function notJsonMarker(problem: NotJson): NotJsonMarker {
   return { $tasklane: 'not-json', path: problem.path, found: problem.found };
 }
 
-/** @internal Whether a stored value is the marker of a value that was not JSON data. */
-export function isNotJsonMarker(value: unknown): value is NotJsonMarker {
-  return value !== null && typeof value === 'object' && (value as { $tasklane?: unknown }).$tasklane === 'not-json';
-}
-
 function walk(value: unknown, path: string, ancestors: object[], depth: number): NotJson | undefined {
   switch (typeof value) {
     case 'string':
