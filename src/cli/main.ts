@@ -123,7 +123,7 @@ async function storeCommand(command: string, argv: readonly string[], io: Io, en
       store = sqlite.sqliteStore({ path, mustExist: true, readonly: command === 'list' || command === 'status' });
     } catch (error) {
       const message = firstLine(error);
-      io.err(/unable to open|no such file|SQLITE_CANTOPEN/i.test(message) ? `No task database at ${path} (${message}).\n` : `${message}\n`);
+      io.err(/unable to open|no such file|SQLITE_CANTOPEN/i.test(message) ? `No task database at ${path} (${message}).\n` : failure(error, path));
       return 1;
     }
     const ctx: Context = { store, json: values.json, io, holder: store.lockHolder(), now: Date.now() };
@@ -140,7 +140,7 @@ async function storeCommand(command: string, argv: readonly string[], io: Io, en
   } catch (error) {
     if (error instanceof UsageError) return usage(io, error.message);
     // A store that cannot be read (a corrupt row, a locked file) is one line, not a stack trace.
-    io.err(`${firstLine(error)}\n`);
+    io.err(failure(error, path));
     return 1;
   } finally {
     store?.close();
@@ -339,6 +339,12 @@ function parseDuration(text: string): number {
 
 function isFinal(status: TaskStatus): boolean {
   return status !== 'pending' && status !== 'running' && status !== 'retrying';
+}
+
+/** One line for a store that cannot be opened, read or changed. */
+function failure(error: unknown, path: string | undefined): string {
+  const readonly = String((error as { code?: unknown }).code).startsWith('SQLITE_READONLY');
+  return readonly ? `Cannot change ${path}: ${firstLine(error)} (the file or its directory is not writable for you).\n` : `${firstLine(error)}\n`;
 }
 
 function firstLine(error: unknown): string {

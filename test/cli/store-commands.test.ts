@@ -155,6 +155,10 @@ describe('tasklane CLI with a store', () => {
         expect([code, stderr]).toEqual([0, '']);
         expect((JSON.parse(stdout) as StoredTask[]).map((t) => t.id)).toEqual(['kept']);
         expect(readdirSync(dir)).toEqual(['tasks.db']);
+        const clear = `node --import tsx ${bin} clear --db ${path}`;
+        const refused = await shell(asRoot ? `su nobody -s /bin/bash -c 'cd ${process.cwd()} && ${clear}'` : clear);
+        expect([refused.code, refused.stderr.split('\n').length]).toEqual([1, 2]);
+        expect(refused.stderr).toMatch(/^Cannot change .*tasks\.db: .* \(the file or its directory is not writable for you\)\.\n$/);
       } finally {
         chmodSync(dir, 0o755);
         rmSync(dir, { recursive: true, force: true });
