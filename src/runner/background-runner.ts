@@ -1,69 +1,36 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { EventEmitter } from 'eventemitter3';
-import { createActor } from 'xstate';
 import { agentWork } from '../actors/run-agent.js';
-import { Execution, runFunctionLogic } from '../actors/run-function.js';
+import { Execution } from '../actors/run-function.js';
 import type { Collect } from '../actors/run-function.js';
-import {
-  QueueFullError,
-  RunnerStoppedError,
-  TaskCancelledError,
-  TaskLostError,
-  UnknownHandlerError,
-  WaitTimeoutError,
-} from '../errors.js';
-import { supervisorMachine, syncInPlace } from '../machines/supervisor-machine.js';
-import type { QueuedTask, SupervisorActor, SupervisorOutbox } from '../machines/supervisor-machine.js';
-import { initialTaskContext, taskMachine, transitionTask } from '../machines/task-machine.js';
-import type { TaskActor, TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-machine.js';
-import { isFinalStatus, VALIDATE_ARGS } from '../types.js';
-import type { StoredTask } from '../store/task-store.js';
+import { QueueFullError, RunnerStoppedError, TaskCancelledError, UnknownHandlerError } from '../errors.js';
+import type { SupervisorActor } from '../machines/supervisor-machine.js';
+import { initialTaskContext } from '../machines/task-chart.js';
+import { VALIDATE_ARGS } from '../types.js';
 import type { TaskFunction, TaskId, TaskStatus } from '../types.js';
-import { BackgroundTask } from './background-task.js';
-import type { TaskHost, TaskRecord } from './background-task.js';
-import { checkBackoff, resolveConfig } from './options.js';
 import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid } from '../validate.js';
-import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
+import { BackgroundTask } from './background-task.js';
+import type { TaskRecord } from './background-task.js';
+import { RunnerEmitter } from './events.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
+import { IdleWaiters } from './idle-waiters.js';
 import { checkJsonArgs } from './json-args.js';
+import { checkBackoff, resolveConfig } from './options.js';
+import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
+import { recoverTasks } from './recovery.js';
+import type { RecoverResult } from './recovery.js';
 import { createTaskRegistry } from './registry.js';
-import { fromStoredError, StoreSync } from './store-sync.js';
-import type { SubmitInfo } from './store-sync.js';
 import type { TaskRegistry } from './registry.js';
+import { StoreSync } from './store-sync.js';
+import { SupervisorLink } from './supervisor-link.js';
+import { TaskDriver } from './task-driver.js';
+import { createTaskIds } from './task-ids.js';
+import { TaskTable } from './task-table.js';
 
-/** What `runner.recover()` resolves with. */
-export interface RecoverResult {
-  /** Named tasks a dead process left active, queued again here with their ids and attempt counts. */
-  requeued: BackgroundTask[];
-  /** Tasks ended `lost` (function tasks; every active task with `resume: 'mark-lost'`). */
-  lost: BackgroundTask[];
-  /** Tasks found finished whose outcome had not been delivered (including ones cancelled through the store). */
-  finished: BackgroundTask[];
-  /**
-   * Ids of named tasks left in the store untouched because no handler of their name is defined
-   * yet: `define()` it and call `recover()` again (or let the next process do it).
-   */
-  waiting: TaskId[];
-}
+export type { RecoverResult } from './recovery.js';
 
 /** Options of `runner.submitAgent(agent, prompt, options)`. */
 export type SubmitAgentOptions<TResult = unknown> = Omit<SubmitOptions<TResult>, 'args'>;
-
-/** The facts of one microtask, sent to the supervisor as its `sync` event (`at` is set at the flush). */
-interface Batch {
-  readonly type: 'sync';
-  readonly submitted: QueuedTask[];
-  readonly withdrawn: TaskId[];
-  readonly settled: TaskId[];
-  at: number;
-}
-
-/** The task machine with its effects: one for every runner. */
-const taskLogic = taskMachine.provide({ actors: { execute: runFunctionLogic } });
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Listener = (...args: any[]) => void;
 
 /**
  * Runs work in the background with a concurrency limit, timeouts, cancellation, progress and a
@@ -79,42 +46,18 @@ type Listener = (...args: any[]) => void;
  */
 export class BackgroundRunner {
   readonly #config: ResolvedConfig;
-  readonly #emitter = new EventEmitter();
-  readonly #wrapped = new WeakMap<Listener, Listener>();
-  readonly #tasks = new Map<TaskId, BackgroundTask>();
-  readonly #running = new Set<BackgroundTask>();
-  readonly #supervisor: SupervisorActor;
-  readonly #host: TaskHost;
-  #registry: TaskRegistry | undefined;
+  readonly #emitter = new RunnerEmitter();
+  readonly #table = new TaskTable();
+  readonly #idle: IdleWaiters;
+  readonly #driver: TaskDriver;
+  readonly #link: SupervisorLink;
   readonly #handlers = new Map<string, TaskFunction>();
+  readonly #nextId = createTaskIds();
   /** Present only with a `store`: every store-related cost sits behind `#sync !== undefined`. */
   readonly #sync: StoreSync | undefined;
-  #idleWaiters: (() => void)[] = [];
   #stopped = false;
   /** `stop({ drain: true })` has begun: no more submits. */
   #closing = false;
-  /** Tasks not yet final: the runner is idle when this is 0. */
-  #active = 0;
-  /** Tasks in `pending`, for `maxQueueSize`. */
-  #pending = 0;
-  /** What the supervisor has not been told yet; sent as one `sync` event per microtask. */
-  #batch: Batch | undefined;
-  /** A batch the in-place path is done with, emptied, for the next microtask (no garbage per task). */
-  #spareBatch: Batch | undefined;
-  /**
-   * Whether anything can observe the supervisor actor: an inspector, or a caller that read
-   * `runner.supervisor`. Until then `sync` events take the in-place path (see `syncInPlace`).
-   */
-  #supervisorObserved: boolean;
-  /** The supervisor's `admit` and `remove` effects, for the in-place path. */
-  readonly #outbox: SupervisorOutbox = {
-    admit: (taskIds) => {
-      for (const taskId of taskIds) this.#admit(taskId);
-    },
-    remove: (taskIds) => {
-      for (const taskId of taskIds) this.#remove(taskId);
-    },
-  };
 
   /**
    * @param options - see {@link BackgroundConfig}; every field is optional.
@@ -131,67 +74,40 @@ export class BackgroundRunner {
         onCancelRequested: (ids) => {
           const reason = 'cancel requested through the store';
           for (const id of ids) {
-            const task = this.#tasks.get(id);
-            if (task) this.#cancel(task, reason);
+            const task = this.#table.get(id);
+            if (task) this.#driver.cancel(task, reason);
             else this.#sync!.cancelUnheld(id, new TaskCancelledError(id, reason));
           }
         },
-        onUnsaved: (task, error) => this.#cancel(task, error.message),
-        onLockLost: () => this.#cancelEverything("another runner took the store's lock over; the task is its to run now"),
-        onError: (error, taskId) => this.#report(error, 'store', taskId),
+        onUnsaved: (task, error) => this.#driver.cancel(task, error.message),
+        onLockLost: () => this.#driver.cancelEverything("another runner took the store's lock over; the task is its to run now"),
+        onError: (error, taskId) => this.#emitter.report(error, 'store', taskId),
       });
     }
-    // tasklane's own timers never hold the process open: the work's own I/O does, and a finished
-    // task's cleanup timer must not keep a script alive for `cleanupDelay`.
-    const systemClock = {
-      setTimeout: (fn: (...args: unknown[]) => void, ms: number) => unref(clock.setTimeout(fn, ms)),
-      clearTimeout: (id: unknown) => clock.clearTimeout(id),
-    };
-    this.#supervisor = createActor(supervisorMachine, {
-      id: 'supervisor',
-      input: {
-        maxConcurrentTasks: this.#config.maxConcurrentTasks,
-        autoCleanup: this.#config.autoCleanup,
-        cleanupDelay: this.#config.cleanupDelay,
-        rateLimit: this.#config.rateLimit,
-        groupRateLimit: this.#config.groupRateLimit,
-        now: clock.now(),
-      },
-      clock: systemClock,
-      inspect: this.#config.inspect,
-    });
-    this.#supervisorObserved = this.#config.inspect !== undefined;
-    this.#supervisor.on('admit', ({ taskIds }) => this.#outbox.admit(taskIds));
-    this.#supervisor.on('remove', ({ taskIds }) => this.#outbox.remove(taskIds));
-    this.#supervisor.on('drainTimedOut', () => {
-      for (const task of [...this.#tasks.values()]) if (!task.isCompleted) this.#cancel(task, 'the drain timeout passed');
-    });
-    this.#supervisor.start();
-    this.#host = {
-      clock,
-      materialize: (task) => this.#materialize(task),
-      cancel: (task, reason) => this.#cancel(task, reason),
-      unsaved: (task) => this.#sync?.unsaved(task) ?? false,
-    };
+    this.#idle = new IdleWaiters(clock);
+    this.#driver = new TaskDriver(this.#config, this.#emitter, this.#table, this.#idle, this.#sync);
+    this.#link = new SupervisorLink(this.#config, this.#driver);
+    this.#driver.link = this.#link;
   }
 
   /** The options in force, defaults applied. */
   get config(): Readonly<Omit<ResolvedConfig, 'clock' | 'inspect' | 'store' | 'onRecovered'>> {
-    const { defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume } = this.#config;
-    const { maxConcurrentTasks } = this.#supervisor.getSnapshot().context;
-    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume };
+    const { defaultTimeout, autoCleanup, cleanupDelay, maxFinishedTasks, rateLimit, groupRateLimit, maxQueueSize, resume } = this.#config;
+    const { maxConcurrentTasks } = this.#link;
+    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, maxFinishedTasks, rateLimit, groupRateLimit, maxQueueSize, resume };
   }
 
   /**
-   * The supervisor actor that owns the queue (for inspection and tests). Until this is first read
-   * (and without `inspect`), the runner applies the supervisor's per-task `sync` events in place,
-   * without an xstate step; from the first read on, every event goes through the actor, so its
-   * subscribers see each snapshot.
+   * The supervisor actor: the runner's modes (`open`, `paused`, `draining`, `stopped`), its timers,
+   * and in its context the admission queue's state. Reading it changes nothing: per-task `sync`
+   * facts that need no timer are applied to its context in place (no xstate step per task) whether
+   * or not anyone reads it, so its `getSnapshot().context` is always current, while `subscribe`
+   * sees the steps that go through the actor (pause, resume, resize, drain, stop, cleanup sweeps,
+   * rate-limit ticks). With `inspect`, every event goes through the actor, so the inspector sees
+   * each `sync`.
    */
   get supervisor(): SupervisorActor {
-    // From now on every event goes through the actor, so its subscribers see every snapshot.
-    this.#supervisorObserved = true;
-    return this.#supervisor;
+    return this.#link.actor;
   }
 
   /**
@@ -336,72 +252,37 @@ export class BackgroundRunner {
     const sync = this.#sync;
     if (sync === undefined) invalid('store', "a TaskStore for recover(); pass { store: sqliteStore({ path }) } from 'tasklane/sqlite'", undefined);
     if (this.#closing) throw new RunnerStoppedError('recover tasks');
-    const result: RecoverResult = { requeued: [], lost: [], finished: [], waiting: [] };
-    const now = this.#config.clock.now();
-    for (const row of sync.recoverable()) {
-      if (this.#tasks.has(row.id)) continue;
-      const info: SubmitInfo = { handler: row.handler, args: row.args, priority: row.priority, group: row.group };
-      if (isFinalStatus(row.status)) {
-        result.finished.push(this.#restoreFinished(row, row.status, restoredContext(row, null, false), info));
-        continue;
-      }
-      if (row.cancelRequested) {
-        const reason = 'cancel requested through the store while no runner held it';
-        const cancelled = updatesAfter(row, { type: 'cancel', at: now, reason });
-        result.finished.push(this.#restoreFinished(row, 'cancelled', cancelled, info));
-        continue;
-      }
-      const handler = row.handler === null ? undefined : this.#handlers.get(row.handler);
-      if (row.handler !== null && this.#config.resume === 'requeue') {
-        if (handler === undefined) {
-          result.waiting.push(row.id);
-          continue;
-        }
-        const execution = new Execution(row.id, handler as (...a: unknown[]) => unknown, row.args ?? [], this.#config.clock.now);
-        const task = new BackgroundTask(this.#host, restoredContext(row, execution, true), (t) => this.#deliver(t), undefined);
-        sync.track(task, info);
-        this.#enqueue(task, row.priority, row.group ?? undefined);
-        result.requeued.push(task);
-        continue;
-      }
-      const error = new TaskLostError(row.id, row.status, row.handler === null ? 'function' : 'mark-lost');
-      result.lost.push(this.#restoreFinished(row, 'lost', updatesAfter(row, { type: 'lose', at: now, error }), info));
-    }
-    return result;
+    return recoverTasks({ config: this.#config, sync, table: this.#table, driver: this.#driver, emitter: this.#emitter, handlers: this.#handlers });
   }
 
   /** Every task the runner still holds (finished ones until cleanup), in submission order. */
   get tasks(): BackgroundTask[] {
-    return [...this.#tasks.values()];
+    return this.#table.all();
   }
 
   /** The tasks running now. */
   get runningTasks(): BackgroundTask[] {
-    return [...this.#running];
+    return this.#table.running();
   }
 
   /** The tasks waiting for a slot, in submission order. */
   get pendingTasks(): BackgroundTask[] {
-    return this.tasks.filter((task) => task.status === 'pending');
+    return this.#table.pendingTasks();
   }
 
   /** Whether nothing is pending or running. */
   get isIdle(): boolean {
-    return this.#active === 0;
+    return this.#table.isIdle;
   }
 
   /** The task with this id, or `undefined` (unknown, or already cleaned up). */
   getTask(id: TaskId): BackgroundTask | undefined {
-    return this.#tasks.get(id);
+    return this.#table.get(id);
   }
 
   /** Plain JSON records of the tasks, optionally only those in `status`. */
   listTasks(options: { status?: TaskStatus | readonly TaskStatus[] } = {}): TaskRecord[] {
-    const { status } = options;
-    const wanted = status === undefined ? undefined : new Set<TaskStatus>(typeof status === 'string' ? [status] : status);
-    const records: TaskRecord[] = [];
-    for (const task of this.#tasks.values()) if (!wanted || wanted.has(task.status)) records.push(task.toJSON());
-    return records;
+    return this.#table.list(options.status);
   }
 
   /**
@@ -409,8 +290,8 @@ export class BackgroundRunner {
    * if it is unknown or had already finished.
    */
   async cancelTask(id: TaskId, reason?: string): Promise<boolean> {
-    const task = this.#tasks.get(id);
-    return task ? this.#cancel(task, reason) : false;
+    const task = this.#table.get(id);
+    return task ? this.#driver.cancel(task, reason) : false;
   }
 
   /**
@@ -419,7 +300,7 @@ export class BackgroundRunner {
    * Resolves with how many were cancelled.
    */
   async cancelAll(reason?: string): Promise<number> {
-    return this.#cancelEverything(reason);
+    return this.#driver.cancelEverything(reason);
   }
 
   /**
@@ -430,29 +311,14 @@ export class BackgroundRunner {
    */
   async waitAll(options: { timeout?: number | undefined } = {}): Promise<BackgroundTask[]> {
     const timeout = checkTimeout('timeout', options.timeout);
-    if (!this.isIdle) {
-      await new Promise<void>((resolve, reject) => {
-        const waiter = (): void => {
-          if (timer !== undefined) this.#config.clock.clearTimeout(timer);
-          resolve();
-        };
-        const timer =
-          timeout === undefined
-            ? undefined
-            : this.#config.clock.setTimeout(() => {
-                this.#idleWaiters = this.#idleWaiters.filter((w) => w !== waiter);
-                reject(new WaitTimeoutError(undefined, timeout));
-              }, timeout);
-        this.#idleWaiters.push(waiter);
-      });
-    }
+    if (!this.isIdle) await this.#idle.wait(timeout);
     return this.tasks;
   }
 
   /** Resolves when nothing is pending or running (at once if that is so now). */
   async onIdle(): Promise<void> {
     if (this.isIdle) return;
-    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    await this.#idle.wait();
   }
 
   /**
@@ -461,12 +327,7 @@ export class BackgroundRunner {
    */
   clearCompleted(): number {
     let removed = 0;
-    for (const task of [...this.#tasks.values()]) {
-      if (task.isCompleted) {
-        this.#remove(task.id);
-        removed += 1;
-      }
-    }
+    for (const task of this.#table.all()) if (this.#driver.forget(task.id)) removed += 1;
     return removed;
   }
 
@@ -484,20 +345,19 @@ export class BackgroundRunner {
       this.#closing = true;
       if (first) {
         // Pending tasks will never start: end them now, with a reason that says so.
-        for (const task of this.pendingTasks) this.#cancel(task, 'the runner stopped before this task started');
-        this.#supervisor.send({ type: 'drain', timeout, at: this.#config.clock.now() });
+        for (const task of this.pendingTasks) this.#driver.cancel(task, 'the runner stopped before this task started');
+        this.#link.drain(timeout);
       }
       await this.onIdle();
       if (this.#stopped) return;
     }
-    this.#cancelEverything('the runner stopped');
+    this.#driver.cancelEverything('the runner stopped');
     this.#stopped = true;
     this.#closing = true;
-    this.#batch = undefined;
-    this.#supervisor.send({ type: 'stop' });
+    this.#link.stop();
     // Write the cancellations, then give the store up so another runner may take it.
     this.#sync?.close();
-    this.#releaseIdleWaiters();
+    this.#idle.release();
   }
 
   /**
@@ -506,20 +366,18 @@ export class BackgroundRunner {
    */
   pause(): void {
     if (this.#stopped) return;
-    this.#flush();
-    this.#supervisor.send({ type: 'pause', at: this.#config.clock.now() });
+    this.#link.send({ type: 'pause', at: this.#config.clock.now() });
   }
 
   /** Admits tasks again after `pause()`. */
   resume(): void {
     if (this.#stopped) return;
-    this.#flush();
-    this.#supervisor.send({ type: 'resume', at: this.#config.clock.now() });
+    this.#link.send({ type: 'resume', at: this.#config.clock.now() });
   }
 
   /** Whether the runner is paused. */
   get isPaused(): boolean {
-    return this.#supervisor.getSnapshot().value === 'paused';
+    return this.#link.isPaused;
   }
 
   /**
@@ -531,8 +389,7 @@ export class BackgroundRunner {
   setConcurrency(n: number): void {
     checkPositiveInteger('maxConcurrentTasks', n);
     if (this.#stopped) return;
-    this.#flush();
-    this.#supervisor.send({ type: 'configure', maxConcurrentTasks: n, at: this.#config.clock.now() });
+    this.#link.send({ type: 'configure', maxConcurrentTasks: n, at: this.#config.clock.now() });
   }
 
   /** Whether `stop()` was called. */
@@ -545,8 +402,8 @@ export class BackgroundRunner {
    * c.counts.running).subscribe(render)`. Created on first use, so runners nobody watches pay nothing.
    */
   get registry(): TaskRegistry {
-    this.#registry ??= createTaskRegistry([...this.#tasks.values()].map((task) => task._summary()));
-    return this.#registry;
+    this.#driver.registry ??= createTaskRegistry(this.#table.all().map((task) => task._summary()));
+    return this.#driver.registry;
   }
 
   /**
@@ -554,20 +411,19 @@ export class BackgroundRunner {
    * is reported on `'error'` and does not stop other listeners.
    */
   on<E extends RunnerEventName>(event: E, listener: RunnerEvents[E]): this {
-    this.#emitter.on(event, this.#wrap(event, listener));
+    this.#emitter.on(event, listener);
     return this;
   }
 
   /** Adds a listener that is removed after its first call. */
   once<E extends RunnerEventName>(event: E, listener: RunnerEvents[E]): this {
-    this.#emitter.once(event, this.#wrap(event, listener));
+    this.#emitter.once(event, listener);
     return this;
   }
 
   /** Removes a listener added with `on` or `once`. */
   off<E extends RunnerEventName>(event: E, listener: RunnerEvents[E]): this {
-    const wrapped = this.#wrapped.get(listener as Listener);
-    if (wrapped) this.#emitter.off(event, wrapped);
+    this.#emitter.off(event, listener);
     return this;
   }
 
@@ -612,9 +468,9 @@ export class BackgroundRunner {
     checkNonNegativeInteger('retries', retries);
     if (typeof retryOnTimeout !== 'boolean') invalid('retryOnTimeout', 'a boolean', retryOnTimeout);
     const backoff = checkBackoff(options.backoff);
-    if (this.#pending >= this.#config.maxQueueSize) throw new QueueFullError(this.#config.maxQueueSize);
+    if (this.#table.pending >= this.#config.maxQueueSize) throw new QueueFullError(this.#config.maxQueueSize);
 
-    const taskId = randomUUID();
+    const taskId = this.#nextId();
     const now = this.#config.clock.now();
     const context = initialTaskContext({
       taskId,
@@ -627,332 +483,11 @@ export class BackgroundRunner {
       backoff,
       retryOnTimeout,
     });
-    const task = new BackgroundTask<TResult>(this.#host, context, onComplete, onProgress, onChunk);
+    const task = new BackgroundTask<TResult>(this.#driver.host, context, onComplete, onProgress, onChunk);
     if (this.#sync !== undefined) {
       this.#sync.track(task as BackgroundTask, { handler: handler ?? null, args: handler === undefined ? null : [...args], priority, group: group ?? null });
     }
-    this.#enqueue(task as BackgroundTask, priority, group);
+    this.#driver.enqueue(task as BackgroundTask, priority, group, 'submit');
     return task;
   }
-
-  /** Makes a new pending task known to the runner and queues it. */
-  #enqueue(task: BackgroundTask, priority: number, group: string | undefined): void {
-    this.#tasks.set(task.id, task);
-    if (this.#config.inspect) this.#materialize(task);
-    this.#registry?.trigger.upsert({ summary: task._summary() });
-    this.#active += 1;
-    this.#pending += 1;
-    if (this.#listens('submitted')) this.#emit('submitted', { task });
-    this.#tellSubmitted({ taskId: task.id, priority, group, seq: 0 });
-  }
-
-  /** Sends an event to a task: to its actor if it has one, else through the compact transition. */
-  #dispatch(task: BackgroundTask, event: TaskMachineEvent): void {
-    if (isFinalStatus(task._status)) return; // a final state ignores everything
-    if (task._actor) {
-      task._actor.send(event);
-      return;
-    }
-    const next = transitionTask(task._status, task._context, event);
-    if (next) this.#commit(task, next[0], next[1]);
-  }
-
-  /**
-   * Records a task's new state (from the compact transition or the actor's snapshot) and carries
-   * out what follows: effects for actor-less tasks, callbacks, waiters, events, the registry, and
-   * telling the supervisor about a finished task.
-   */
-  #commit(task: BackgroundTask, status: TaskStatus, context: TaskMachineContext): void {
-    const previous = task._status;
-    const previousContext = task._context;
-    if (previous === status && previousContext === context) return;
-    task._status = status;
-    task._context = context;
-    if (this.#sync !== undefined) this.#sync.touch(task);
-    const execution = context.work as Execution;
-
-    if (previous === status) {
-      if (status !== 'running') return;
-      const reported = context.progress !== previousContext.progress || context.message !== previousContext.message;
-      const streamed = context.chunks !== previousContext.chunks;
-      if (!reported && !streamed) return;
-      this.#registry?.trigger.upsert({ summary: task._summary() });
-      if (reported && task._onProgress) this.#call('onProgress', task, () => task._onProgress!(context.progress, context.message, task));
-      if (streamed && task._onChunk) this.#call('onChunk', task, () => task._onChunk!(context.chunk, task));
-      if (this.#listens('progress')) {
-        const { progress, message } = context;
-        this.#emit('progress', streamed ? { task, progress, message, chunk: context.chunk } : { task, progress, message });
-      }
-      return;
-    }
-
-    // Leave the old state: undo its effects.
-    if (previous === 'pending') this.#pending -= 1;
-    if (task._timer !== undefined) {
-      this.#config.clock.clearTimeout(task._timer);
-      task._timer = undefined;
-    }
-    if (previous === 'running') {
-      this.#running.delete(task);
-      // Abort with the task's own error, so `signal.reason` is the TaskCancelledError/TaskTimeoutError.
-      execution.abort(context.error);
-    }
-    this.#registry?.trigger.upsert({ summary: task._summary() });
-
-    if (status === 'running') {
-      this.#running.add(task);
-      // Announce the start before calling the work, so a sync progress report follows 'started'.
-      if (this.#listens('started')) this.#emit('started', { task, attempt: context.attempt });
-      if (!task._actor && task._status === 'running') {
-        // The actor-less equivalent of the machine's `running` state: invoke the work, arm the timeout.
-        execution.attach((event) => this.#dispatch(task, event), context.attempt);
-        if (context.timeout !== undefined && task._status === 'running') {
-          task._timer = this.#schedule(context.timeout, () => this.#dispatch(task, { type: 'timeout' }), task);
-        }
-      }
-      return;
-    }
-
-    if (status === 'retrying') {
-      const retryAt = context.retryAt ?? this.#config.clock.now();
-      const failedAt = context.attempts.at(-1)?.completedAt ?? retryAt;
-      const delayMs = Math.max(0, retryAt - failedAt);
-      if (!task._actor) task._timer = this.#schedule(delayMs, () => this.#dispatch(task, { type: 'retry', at: retryAt }), task);
-      this.#emit('retrying', { task, error: context.error!, attempt: context.attempt, delayMs });
-      return;
-    }
-
-    if (!isFinalStatus(status)) return;
-    // With a store, waiters are settled once the final state is written (StoreSync#flush).
-    if (this.#sync === undefined) task._settleWaiters();
-    if (task._onComplete) this.#call('onComplete', task, () => task._onComplete!(task));
-    if (this.#listens(status)) {
-      if (status === 'completed') this.#emit('completed', { task });
-      else if (status === 'failed') this.#emit('failed', { task, error: context.error! });
-      else if (status === 'lost') this.#emit('lost', { task, error: context.error! });
-      else this.#emit('cancelled', { task });
-    }
-    if (previous === 'pending') this.#tell('withdrawn', task.id);
-    else this.#tell('settled', task.id);
-    this.#active -= 1;
-    if (this.#active === 0) this.#idle();
-  }
-
-  /** A timer on the runner's clock that never holds the process open. */
-  #schedule(ms: number, fn: () => void, task: BackgroundTask): unknown {
-    return unref(
-      this.#config.clock.setTimeout(() => {
-        task._timer = undefined;
-        fn();
-      }, ms),
-    );
-  }
-
-  #tellSubmitted(entry: QueuedTask): void {
-    this.#openBatch()?.submitted.push(entry);
-  }
-
-  /** Queues a fact for the supervisor; the first one in a microtask schedules the flush. */
-  #tell(kind: 'withdrawn' | 'settled', taskId: TaskId): void {
-    this.#openBatch()?.[kind].push(taskId);
-  }
-
-  #openBatch(): Batch | undefined {
-    if (this.#stopped) return undefined;
-    if (!this.#batch) {
-      this.#batch = this.#spareBatch ?? { type: 'sync', submitted: [], withdrawn: [], settled: [], at: 0 };
-      this.#spareBatch = undefined;
-      queueMicrotask(this.#flush);
-    }
-    return this.#batch;
-  }
-
-  readonly #flush = (): void => {
-    const batch = this.#batch;
-    this.#batch = undefined;
-    if (!batch || this.#stopped) return;
-    batch.at = this.#config.clock.now();
-    if (!this.#supervisorObserved && syncInPlace(this.#supervisor.getSnapshot(), batch, this.#outbox)) {
-      // Nothing kept a reference to it (an event sent to the actor may be kept by an inspector).
-      batch.submitted.length = 0;
-      batch.withdrawn.length = 0;
-      batch.settled.length = 0;
-      this.#spareBatch = batch;
-      return;
-    }
-    this.#supervisor.send(batch);
-  };
-
-  #admit(taskId: TaskId): void {
-    const task = this.#tasks.get(taskId);
-    if (task?.status === 'pending') {
-      this.#dispatch(task, { type: 'start', at: this.#config.clock.now() });
-    } else {
-      // Cancelled while the supervisor was admitting it: give the slot back.
-      this.#tell('settled', taskId);
-    }
-  }
-
-  #cancel(task: BackgroundTask, reason: string | undefined): boolean {
-    if (task.isCompleted) return false;
-    this.#dispatch(task, { type: 'cancel', at: this.#config.clock.now(), reason });
-    return task.status === 'cancelled';
-  }
-
-  #cancelEverything(reason: string | undefined): number {
-    let cancelled = 0;
-    // Pending first, so no slot freed by a cancel admits a task that is about to be cancelled.
-    for (const task of this.pendingTasks) if (this.#cancel(task, reason)) cancelled += 1;
-    for (const task of [...this.#tasks.values()]) if (!task.isCompleted && this.#cancel(task, reason)) cancelled += 1;
-    return cancelled;
-  }
-
-  #remove(taskId: TaskId): void {
-    const task = this.#tasks.get(taskId);
-    if (!task?.isCompleted) return;
-    this.#tasks.delete(taskId);
-    this.#registry?.trigger.remove({ taskId });
-    // A task actor in a final state has already stopped and left the actor system by itself.
-  }
-
-  /** Shows a task recovered in a final state: held until cleanup like any finished task, and delivered. */
-  #restoreFinished(row: StoredTask, status: TaskStatus, context: TaskMachineContext, info: SubmitInfo): BackgroundTask {
-    const task = new BackgroundTask(this.#host, context, undefined, undefined);
-    task._status = status;
-    this.#tasks.set(task.id, task);
-    this.#registry?.trigger.upsert({ summary: task._summary() });
-    // Known to the supervisor only as finished, so cleanup removes it after `cleanupDelay`.
-    this.#tell('withdrawn', task.id);
-    if (status === 'lost' && this.#listens('lost')) this.#emit('lost', { task, error: context.error! });
-    if (status !== row.status || !row.delivered) this.#deliver(task);
-    this.#sync?.track(task, info);
-    return task;
-  }
-
-  /** Hands a recovered task's outcome to `onRecovered` and the `'recovered'` event. */
-  #deliver(task: BackgroundTask): void {
-    const { onRecovered } = this.#config;
-    const received = onRecovered !== undefined || this.#listens('recovered');
-    if (onRecovered) this.#call('onRecovered', task, () => onRecovered(task));
-    if (this.#listens('recovered')) this.#emit('recovered', { task });
-    this.#sync?.setUndelivered(task.id, !received);
-  }
-
-  #idle(): void {
-    this.#releaseIdleWaiters();
-    this.#emit('idle', {});
-  }
-
-  #releaseIdleWaiters(): void {
-    const waiters = this.#idleWaiters;
-    this.#idleWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
-
-  /**
-   * Gives a task its actor: created in the task's current state with the supervisor as parent, so
-   * inspectors show it under the supervisor. A running task's work keeps running: the restored
-   * `execute` child attaches to it, and the timeout already armed stays armed.
-   */
-  #materialize(task: BackgroundTask): TaskActor {
-    if (task._actor) return task._actor;
-    const snapshot = taskLogic.resolveState({ value: task._status, context: task._context });
-    const actor = createActor(taskLogic, {
-      snapshot,
-      parent: this.#supervisor,
-      id: task.id,
-      input: task._context as TaskMachineInput,
-    });
-    task._actor = actor;
-    actor.subscribe({
-      next: (snap) => this.#commit(task, snap.value as TaskStatus, snap.context),
-      error: (error) => this.#report(error, 'listener', task.id),
-    });
-    actor.start();
-    return actor;
-  }
-
-  /** Whether `event` has listeners: lets hot paths skip building a payload nobody reads. */
-  #listens(event: RunnerEventName): boolean {
-    return this.#emitter.listenerCount(event) > 0;
-  }
-
-  #emit<E extends RunnerEventName>(event: E, payload: Parameters<RunnerEvents[E]>[0]): void {
-    this.#emitter.emit(event, payload);
-  }
-
-  #wrap(event: RunnerEventName, listener: unknown): Listener {
-    if (typeof listener !== 'function') invalid('listener', 'a function', listener);
-    let wrapped = this.#wrapped.get(listener as Listener);
-    if (!wrapped) {
-      wrapped = ((payload: unknown) => {
-        try {
-          (listener as (payload: unknown) => void)(payload);
-        } catch (error) {
-          if (event === 'error') return; // never loop on a throwing error listener
-          const taskId = (payload as { task?: BackgroundTask } | undefined)?.task?.id;
-          this.#report(error, 'listener', taskId);
-        }
-      }) as Listener;
-      this.#wrapped.set(listener as Listener, wrapped);
-    }
-    return wrapped;
-  }
-
-  #call(source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered', task: BackgroundTask, fn: () => void): void {
-    try {
-      fn();
-    } catch (error) {
-      this.#report(error, source, task.id);
-    }
-  }
-
-  #report(
-    error: unknown,
-    source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store',
-    taskId: TaskId | undefined,
-  ): void {
-    if (this.#emitter.listenerCount('error') > 0) {
-      this.#emit('error', { error, source, taskId });
-      return;
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    process.emitWarning(`tasklane: ${source} for task ${taskId ?? '-'} threw: ${message}`, { code: 'TASKLANE_CALLBACK_ERROR' });
-  }
-}
-
-/** A task's context rebuilt from its stored record; `requeue` readies it to start again. */
-function restoredContext(row: StoredTask, work: unknown, requeue: boolean): TaskMachineContext {
-  const base = initialTaskContext({
-    taskId: row.id,
-    name: row.name,
-    timeout: row.timeout ?? undefined,
-    metadata: row.metadata,
-    createdAt: row.createdAt,
-    work,
-    // A crash does not use up a retry: the interrupted attempt gets its run again.
-    maxAttempts: requeue ? Math.max(row.maxAttempts, row.attempt + 1) : row.maxAttempts,
-    backoff: row.backoff,
-    retryOnTimeout: row.retryOnTimeout,
-  });
-  return {
-    ...base,
-    attempt: row.attempt,
-    startedAt: row.startedAt ?? undefined,
-    completedAt: requeue ? undefined : (row.completedAt ?? undefined),
-    progress: row.progress,
-    message: row.message ?? undefined,
-    result: requeue ? undefined : (row.result ?? undefined),
-    error: requeue || row.error === null ? undefined : fromStoredError(row.error),
-  };
-}
-
-/** The context after ending a stored active task with `cancel` or `lose`, through the machine's own transition. */
-function updatesAfter(row: StoredTask, event: Extract<TaskMachineEvent, { type: 'cancel' | 'lose' }>): TaskMachineContext {
-  return transitionTask('pending', restoredContext(row, null, false), event)![1];
-}
-
-function unref<T>(handle: T): T {
-  (handle as { unref?: () => void } | undefined)?.unref?.();
-  return handle;
 }

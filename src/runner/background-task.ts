@@ -1,10 +1,11 @@
+import { toObserver } from 'xstate';
 import type { Observer, Subscription } from 'xstate';
 import { TaskCancelledError, WaitTimeoutError } from '../errors.js';
 import type { AttemptRecord, TaskActor, TaskMachineContext, TaskSnapshot } from '../machines/task-machine.js';
 import { isFinalStatus } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
 import { checkTimeout, invalid } from '../validate.js';
-import type { RunnerClock } from './options.js';
+import type { RunnerClock } from './clock.js';
 import type { TaskSummary } from './registry.js';
 
 /** A task as plain JSON: what `task.toJSON()` and `runner.listTasks()` return. */
@@ -32,10 +33,16 @@ export interface TaskRecord {
 export interface TaskHost {
   readonly clock: Required<RunnerClock>;
   materialize(task: BackgroundTask): TaskActor;
+  /** The task's snapshot when it has no actor. */
+  snapshot(task: BackgroundTask): TaskSnapshot;
   cancel(task: BackgroundTask, reason: string | undefined): boolean;
+  /** Reports an observer that threw. */
+  report(error: unknown, task: BackgroundTask): void;
   /** Whether the task's latest state is not in the store yet (its write is then hurried): a final one settles `wait()` once it is. */
   unsaved(task: BackgroundTask): boolean;
 }
+
+const NO_SUBSCRIPTION: Subscription = Object.freeze({ unsubscribe: () => undefined });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyTask = BackgroundTask<any>;
@@ -63,6 +70,10 @@ export class BackgroundTask<TResult = unknown> {
   _timer: unknown;
   /** @internal */
   _waiters: Waiter[] | undefined;
+  /** @internal Observers subscribed through the handle (see `subscribe`). */
+  _observers: Observer<TaskSnapshot>[] | undefined;
+  /** @internal The snapshot last built for `getSnapshot()` without an actor, kept while it is current. */
+  _snapshot: TaskSnapshot | undefined;
   /** @internal */
   readonly _host: TaskHost;
   // Typed loosely so a BackgroundTask<number> is still a BackgroundTask<unknown>.
@@ -88,7 +99,10 @@ export class BackgroundTask<TResult = unknown> {
     this._onChunk = onChunk as BackgroundTask['_onChunk'];
   }
 
-  /** A random UUID. */
+  /**
+   * The task's id: UUID-shaped, unique across runners and processes (a per-runner random part and a
+   * counter; tasks recovered from a store keep the id they were stored with).
+   */
   get id(): TaskId {
     return this._context.taskId;
   }
@@ -182,14 +196,24 @@ export class BackgroundTask<TResult = unknown> {
     return this._host.materialize(this as BackgroundTask);
   }
 
-  /** The task actor's current snapshot (`value` is the status, `context` the data). */
+  /**
+   * The task's current `taskMachine` snapshot (`value` is the status, `context` the data;
+   * `matches`, `can`, `hasTag` work). It does not create an actor: a task without one gets a
+   * genuine snapshot of the machine in the task's state, the same an actor would hold.
+   */
   getSnapshot(): TaskSnapshot {
-    return this.actor.getSnapshot();
+    if (this._actor) return this._actor.getSnapshot();
+    const cached = this._snapshot;
+    if (cached !== undefined && cached.context === this._context && cached.value === this._status) return cached;
+    return (this._snapshot = this._host.snapshot(this as BackgroundTask));
   }
 
   /**
-   * Observes the task actor's snapshots: one per transition and progress report. Completes after
-   * the final state. Same as `task.actor.subscribe(observer)`.
+   * Observes the task's snapshots: one per transition and progress report, each a genuine
+   * `taskMachine` snapshot. Completes after the final state (at once for a finished task). It does
+   * not create an actor, so observing a task costs little and never changes what it does; an
+   * observer that throws is reported on the runner's `'error'` event. Once the task has an actor
+   * (`task.actor`), this is the same as `task.actor.subscribe(observer)`.
    *
    * @example
    * ```ts
@@ -197,7 +221,44 @@ export class BackgroundTask<TResult = unknown> {
    * ```
    */
   subscribe(observer: Observer<TaskSnapshot> | ((snapshot: TaskSnapshot) => void)): Subscription {
-    return this.actor.subscribe(observer as Observer<TaskSnapshot>);
+    if (this._actor) return this._actor.subscribe(observer as Observer<TaskSnapshot>);
+    const resolved = toObserver(observer);
+    if (isFinalStatus(this._status)) {
+      resolved.complete?.();
+      return NO_SUBSCRIPTION;
+    }
+    (this._observers ??= []).push(resolved);
+    return {
+      unsubscribe: () => {
+        const index = this._observers?.indexOf(resolved) ?? -1;
+        if (index >= 0) this._observers!.splice(index, 1);
+      },
+    };
+  }
+
+  /** @internal Hands the current snapshot to the handle's observers; completes them once final. */
+  _notify(): void {
+    const observers = this._observers;
+    if (observers === undefined) return;
+    const final = isFinalStatus(this._status);
+    if (final) this._observers = undefined;
+    if (observers.length === 0) return;
+    const snapshot = this.getSnapshot();
+    for (const observer of [...observers]) {
+      try {
+        observer.next?.(snapshot);
+      } catch (error) {
+        this._host.report(error, this as BackgroundTask);
+      }
+    }
+    if (!final) return;
+    for (const observer of observers) {
+      try {
+        observer.complete?.();
+      } catch (error) {
+        this._host.report(error, this as BackgroundTask);
+      }
+    }
   }
 
   /**

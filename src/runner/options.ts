@@ -1,22 +1,14 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import { describe } from '../errors.js';
-import { checkFunction, checkPositiveInteger, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
+import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
 import type { Backoff } from '../machines/task-machine.js';
 import type { RateLimit } from '../machines/rate-window.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { BackgroundTask } from './background-task.js';
+import type { RunnerClock } from './clock.js';
 
 
-/**
- * The clock the runner schedules timers on and reads the time from. xstate's `SimulatedClock`
- * fits it; so does `{ setTimeout, clearTimeout, now: Date.now }`.
- */
-export interface RunnerClock {
-  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
-  clearTimeout(id: unknown): void;
-  /** Epoch milliseconds. Defaults to `Date.now()`. */
-  now?(): number;
-}
+export type { RunnerClock } from './clock.js';
 
 /**
  * Options of `new BackgroundRunner(options)`: the TypeScript face of Python's `BackgroundConfig`.
@@ -44,6 +36,15 @@ export interface BackgroundConfig {
    * @defaultValue 300_000 (5 minutes)
    */
   cleanupDelay?: number;
+  /**
+   * With `autoCleanup`, the most finished tasks the runner holds while their `cleanupDelay` runs;
+   * when one more finishes, the oldest finished task is removed at once (like BullMQ's
+   * `removeOnComplete: { count }`). This bounds a busy runner's memory at the default 5-minute
+   * delay (a million tasks stay under 400 MB). Handles you hold keep working; `Infinity` keeps
+   * every finished task for the whole delay.
+   * @defaultValue 10_000
+   */
+  maxFinishedTasks?: number | undefined;
   /**
    * An XState inspection observer (e.g. `createBrowserInspector().inspect` from
    * `@statelyai/inspect`, or any `(event) => void`). It sees the supervisor and every task actor;
@@ -106,6 +107,7 @@ export interface ResolvedConfig {
   defaultTimeout: number | undefined;
   autoCleanup: boolean;
   cleanupDelay: number;
+  maxFinishedTasks: number;
   inspect: BackgroundConfig['inspect'];
   clock: Required<RunnerClock>;
   store: TaskStore | undefined;
@@ -228,6 +230,9 @@ const realClock: Required<RunnerClock> = {
   now: () => Date.now(),
 };
 
+/** The default of `maxFinishedTasks`. */
+const DEFAULT_MAX_FINISHED_TASKS = 10_000;
+
 /** @internal Applies defaults and validates; throws `TypeError`/`RangeError` naming the option. */
 export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
@@ -239,6 +244,8 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   if (!(cleanupDelay >= 0 && cleanupDelay <= MAX_DELAY_MS)) {
     throw new RangeError(`Expected \`cleanupDelay\` to be a number of milliseconds from 0 to ${MAX_DELAY_MS}, got ${describe(cleanupDelay)}`);
   }
+  const { maxFinishedTasks = DEFAULT_MAX_FINISHED_TASKS } = options;
+  if (maxFinishedTasks !== Number.POSITIVE_INFINITY) checkNonNegativeInteger('maxFinishedTasks', maxFinishedTasks);
   if (inspect !== undefined && typeof inspect !== 'function' && (typeof inspect !== 'object' || inspect === null)) {
     invalid('inspect', 'an inspection observer or function', inspect);
   }
@@ -269,6 +276,7 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
     defaultTimeout: checkTimeout('defaultTimeout', options.defaultTimeout),
     autoCleanup,
     cleanupDelay,
+    maxFinishedTasks,
     inspect,
     clock: resolvedClock,
     store,
