@@ -110,11 +110,12 @@ export class StoreSync {
   }
 
   /**
-   * Whether `task` has changes not yet written; if so, hurries their write (see `#hurry`), since
-   * a `wait()` is about to wait for them.
+   * Whether `task` has changes not yet written that a `wait()` should wait for; if so, hurries
+   * their write (see `#hurry`). After `close()` nothing writes them any more (a last write that
+   * failed stays unwritten), so nothing is waited for.
    */
   unsaved(task: BackgroundTask): boolean {
-    if (!this.#dirty.has(task)) return false;
+    if (this.#closed || !this.#dirty.has(task)) return false;
     this.#hurry();
     return true;
   }

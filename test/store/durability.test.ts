@@ -116,6 +116,36 @@ describe('a runner with a store', () => {
       await expect(task.wait()).resolves.toBe('sync result');
       expect(reader().get(task.id)?.status).toBe('completed');
     });
+
+    it('settles at once after stop() when the last write failed (nothing will retry it)', async () => {
+      const inner = open();
+      let failing = false;
+      const store: TaskStore = {
+        location: inner.location,
+        acquire: (owner) => inner.acquire(owner),
+        write: (records) => {
+          if (failing) throw new Error('disk full');
+          return inner.write(records);
+        },
+        poll: (owner) => inner.poll(owner),
+        recoverable: (owner, onCorrupt) => inner.recoverable(owner, onCorrupt),
+        get: (id) => inner.get(id),
+        release: (owner) => inner.release(owner),
+      };
+      const { r, errors } = runner(store);
+      const gate = deferred<void>();
+      const task = await r.submit(async () => {
+        await gate.promise;
+        return 'done';
+      });
+      failing = true;
+      gate.resolve();
+      await vi.waitFor(() => expect(task.status).toBe('completed'));
+      await r.stop();
+      await new Promise((resolve) => setImmediate(resolve));
+      await expect(task.wait()).resolves.toBe('done');
+      expect(errors.map((e) => [e.source, (e.error as Error).message])).toContainEqual(['store', 'disk full']);
+    });
   });
 
   describe('flush()', () => {
