@@ -28,7 +28,7 @@ export type {
   RateLimit,
 } from './machines/supervisor-machine.js';
 export type { AgentLike } from './actors/run-agent.js';
-export type { StoredError, StoredTask, StoreOwner, TaskStore } from './store/task-store.js';
+export type { CorruptRecord, NotJsonMarker, StoredError, StoredTask, StoreOwner, TaskStore, WriteIssue } from './store/task-store.js';
 export {
   NonRetryableError,
   QueueFullError,

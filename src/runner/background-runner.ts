@@ -105,7 +105,9 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
             else this.#sync!.cancelUnheld(id, new TaskCancelledError(id, reason));
           }
         },
-        onError: (error) => this.#emitter.report(error, 'store', undefined),
+        onUnsaved: (task, error) => this.#driver.cancel(task, error.message),
+        onLockLost: () => this.#driver.cancelEverything("another runner took the store's lock over; the task is its to run now"),
+        onError: (error, taskId) => this.#emitter.report(error, 'store', taskId),
       });
     }
     this.#idle = new IdleWaiters(clock);
@@ -193,7 +195,23 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
     options?: SubmitOptions<TResult>,
   ): Promise<BackgroundTask<TResult>>;
   async submit(fn: unknown, options: SubmitOptions = {}): Promise<BackgroundTask> {
-    return readingArguments('submit()', () => this.#submit(fn, options));
+    const task = readingArguments('submit()', () => this.#submit(fn, options));
+    // With a store, the submit is acknowledged once the task's record is committed.
+    if (this.#sync !== undefined) await this.#sync.saved(task);
+    return task;
+  }
+
+  /**
+   * Writes every change not yet in the store now, in one transaction, and resolves once it is
+   * committed: for code that must know everything so far is on disk (before `process.exit()`,
+   * say). Without a store it resolves at once. A `submit()` already waits for its record, and a
+   * `wait()` for the final state's; changes in between are written on the next event-loop turn.
+   *
+   * @throws the store's error when the write failed (also reported on `'error'`).
+   */
+  async flush(): Promise<void> {
+    const error = this.#sync?.flush();
+    if (error !== undefined) throw error;
   }
 
   /**
@@ -245,7 +263,7 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
   ): Promise<BackgroundTask<AgentResult<TAgent>>>;
   async submitAgent<TResult = unknown>(agent: object, prompt: string, options?: SubmitAgentOptions<TResult>): Promise<BackgroundTask<TResult>>;
   async submitAgent(agent: object, prompt: string, options: SubmitAgentOptions = {}): Promise<BackgroundTask> {
-    return readingArguments('submitAgent()', () => {
+    const task = readingArguments('submitAgent()', () => {
       if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
       if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
       const { method, work } = agentWork(agent);
@@ -253,6 +271,8 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
       const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
       return this.#submit(work, { ...options, name, args: [prompt] });
     });
+    if (this.#sync !== undefined) await this.#sync.saved(task);
+    return task;
   }
 
   /**

@@ -39,6 +39,8 @@ export interface TaskHost {
   cancel(task: BackgroundTask, reason: string | undefined): boolean;
   /** Reports an observer that threw. */
   report(error: unknown, task: BackgroundTask): void;
+  /** Whether the task's latest state is not in the store yet (its write is then hurried): a final one settles `wait()` once it is. */
+  unsaved(task: BackgroundTask): boolean;
 }
 
 const NO_SUBSCRIPTION: Subscription = Object.freeze({ unsubscribe: () => undefined });
@@ -280,6 +282,9 @@ export class BackgroundTask<TResult = unknown> {
    * work's error when it fails (`TaskTimeoutError` on timeout), with `TaskCancelledError` when it is
    * cancelled, and with `WaitTimeoutError` when `timeout` ms pass first: the task keeps running.
    *
+   * With a `store`, it settles only once the final state is committed to the store (or its write
+   * failed, which is reported on `'error'`), so a script may exit right after it.
+   *
    * Calling it is optional: a failed task never causes an unhandled rejection by itself.
    *
    * @param options.timeout - give up after this many ms; no limit by default.
@@ -289,7 +294,7 @@ export class BackgroundTask<TResult = unknown> {
       if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
       return checkTimeout('timeout', options.timeout);
     });
-    if (isFinalStatus(this._status)) return this._outcome() as Promise<TResult>;
+    if (isFinalStatus(this._status) && !this._host.unsaved(this as BackgroundTask)) return this._outcome() as Promise<TResult>;
     return new Promise<TResult>((resolve, reject) => {
       const waiter: Waiter = { resolve: resolve as (value: unknown) => void, reject, timer: undefined };
       (this._waiters ??= []).push(waiter);

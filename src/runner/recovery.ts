@@ -46,7 +46,7 @@ export function recoverTasks(deps: RecoveryDeps): RecoverResult {
   const { config, sync, table, driver, handlers } = deps;
   const result: RecoverResult = { requeued: [], lost: [], finished: [], waiting: [] };
   const now = config.clock.now();
-  for (const row of sync.store.recoverable(sync.owner)) {
+  for (const row of sync.recoverable()) {
     if (table.has(row.id)) continue;
     const info: SubmitInfo = { handler: row.handler, args: row.args, priority: row.priority, group: row.group };
     if (isFinalStatus(row.status)) {

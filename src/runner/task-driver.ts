@@ -66,6 +66,7 @@ export class TaskDriver implements SupervisorRequests {
       snapshot: (task) => snapshotOf(task._status, task._context),
       cancel: (task, reason) => this.cancel(task, reason),
       report: (error, task) => emitter.report(error, 'listener', task.id),
+      unsaved: (task) => sync?.unsaved(task) ?? false,
     };
   }
 
@@ -186,7 +187,9 @@ export class TaskDriver implements SupervisorRequests {
     }
 
     if (!isFinalStatus(status)) return;
-    task._settleWaiters();
+    // With a store, `wait()` settles once the final state is written: StoreSync#flush settles the
+    // waiters after the write (or its failure), so a script may exit as soon as `wait()` returns.
+    if (this.#sync === undefined) task._settleWaiters();
     if (task._onComplete) this.#emitter.call('onComplete', task.id, () => task._onComplete!(task));
     if (this.#emitter.listens(status)) {
       if (status === 'completed') this.#emitter.emit('completed', { task });
