@@ -225,7 +225,9 @@ export class StoreSync {
       if (row === undefined || row.owner === this.owner.id || isFinalStatus(row.status)) return;
       const now = this.#now();
       const { cancelRequested: _, ...rest } = row;
-      const issues = this.store.write([{ ...rest, status: 'cancelled', error: toStoredError(error), completedAt: now, delivered: false, updatedAt: now }]);
+      const issues = this.store.write([
+        { ...rest, status: 'cancelled', error: toStoredError(error), completedAt: now, delivered: false, updatedAt: now },
+      ]);
       for (const issue of issues ?? []) this.#onError(issue.error, issue.id);
     } catch (failure) {
       if (isLockLost(failure)) this.#loseLock(failure);
@@ -280,9 +282,12 @@ export class StoreSync {
   }
 
   #unsavedError(task: BackgroundTask, cause: Error): Error {
-    return new Error(`Task "${task.id}" was cancelled: its record could not be written to the store ${this.store.location} (${cause.message})`, {
-      cause,
-    });
+    return new Error(
+      `Task "${task.id}" was cancelled: its record could not be written to the store ${this.store.location} (${cause.message})`,
+      {
+        cause,
+      },
+    );
   }
 
   /** The lock is another runner's now: write nothing more, and let the runner give its tasks up. */

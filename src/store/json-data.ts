@@ -78,7 +78,12 @@ function walk(value: unknown, path: string, ancestors: object[], depth: number):
     }
     for (const key of Object.keys(object)) {
       const child = (object as Record<string, unknown>)[key];
-      const found = walk(child, /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, ancestors, depth + 1);
+      const found = walk(
+        child,
+        /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`,
+        ancestors,
+        depth + 1,
+      );
       if (found) return found;
     }
     return undefined;

@@ -53,7 +53,10 @@ describe('tasklane CLI with a store', () => {
       expect(unique.code).toBe(0);
       expect(JSON.parse(unique.stdout)).toMatchObject({ id: 'abc123', status: 'completed' });
       const ambiguous = await run('status', 'abd', '--db', db.path);
-      expect([ambiguous.code, ambiguous.stderr]).toEqual([1, 'The id prefix abd matches several tasks (abd456, abd789); give more of the id.\n']);
+      expect([ambiguous.code, ambiguous.stderr]).toEqual([
+        1,
+        'The id prefix abd matches several tasks (abd456, abd789); give more of the id.\n',
+      ]);
       const wildcard = await run('status', 'a%', '--db', db.path);
       expect([wildcard.code, wildcard.stderr]).toEqual([1, 'No task with id a%.\n']);
     });
@@ -96,11 +99,19 @@ describe('tasklane CLI with a store', () => {
     it('lists the others and prints one line per bad row, exiting 1', async () => {
       leaveBehind(db.path, [record({ id: 'good' }), record({ id: 'bad1' }), record({ id: 'bad2' })]);
       const raw = new Database(db.path);
-      raw.exec("UPDATE tasks SET result = '{oops', status = 'completed' WHERE id = 'bad1'; UPDATE tasks SET status = 'weird' WHERE id = 'bad2'");
+      raw.exec(
+        "UPDATE tasks SET result = '{oops', status = 'completed' WHERE id = 'bad1'; UPDATE tasks SET status = 'weird' WHERE id = 'bad2'",
+      );
       raw.close();
       const { code, stdout, stderr } = await run('list', '--db', db.path);
       expect(code).toBe(1);
-      expect(stdout.trimEnd().split('\n').slice(1).map((row) => row.split(/\s+/)[0])).toEqual(['good']);
+      expect(
+        stdout
+          .trimEnd()
+          .split('\n')
+          .slice(1)
+          .map((row) => row.split(/\s+/)[0]),
+      ).toEqual(['good']);
       expect(stderr.trimEnd().split('\n')).toEqual([
         expect.stringMatching(/^Task "bad1" cannot be read: its `result` cell is not valid JSON \(.*\); skipped\.$/),
         'Task "bad2" cannot be read: its `status` cell holds "weird", not a task status; skipped.',
@@ -173,7 +184,11 @@ describe('tasklane CLI with a store', () => {
         record({ id: 'old', status: 'completed', delivered: true, completedAt: Date.now() - 8 * day }),
         record({ id: 'new', status: 'completed', delivered: true, completedAt: Date.now() - day }),
       ]);
-      expect(await run('clear', '--older-than', '7d', '--db', db.path)).toEqual({ code: 0, stdout: 'Removed 1 finished task.\n', stderr: '' });
+      expect(await run('clear', '--older-than', '7d', '--db', db.path)).toEqual({
+        code: 0,
+        stdout: 'Removed 1 finished task.\n',
+        stderr: '',
+      });
       expect(JSON.parse((await run('list', '--json', '--db', db.path)).stdout).map((t: StoredTask) => t.id)).toEqual(['new']);
       const bad = await run('clear', '--older-than', 'a week', '--db', db.path);
       expect([bad.code, bad.stderr.split('\n')[0]]).toEqual([2, '--older-than takes an age like 30s, 15m, 12h or 7d, got "a week".']);
@@ -187,7 +202,9 @@ describe('tasklane CLI with a store', () => {
       setLock('stalled', process.pid, Date.now() - 60_000);
       const { code, stdout } = await run('cancel', 'busy', '--db', db.path, '--wait', '150');
       expect(code).toBe(3);
-      expect(stdout).toMatch(/^Cancel requested for task busy, not confirmed: the runner in pid \d+ has not renewed its lock since .* \(stalled\?\)/);
+      expect(stdout).toMatch(
+        /^Cancel requested for task busy, not confirmed: the runner in pid \d+ has not renewed its lock since .* \(stalled\?\)/,
+      );
       const stored = sqliteStore({ path: db.path, readonly: true });
       expect(stored.get('busy')).toMatchObject({ status: 'running', cancelRequested: true });
       stored.close();
@@ -203,7 +220,10 @@ describe('tasklane CLI with a store', () => {
       }, 50);
       const { code, stdout } = await run('cancel', 'busy', '--db', db.path, '--wait', '2000');
       clearTimeout(finishing);
-      expect([code, stdout]).toEqual([3, 'Task busy completed before the runner in pid ' + process.pid + ' acted on the cancel; nothing was cancelled.\n']);
+      expect([code, stdout]).toEqual([
+        3,
+        'Task busy completed before the runner in pid ' + process.pid + ' acted on the cancel; nothing was cancelled.\n',
+      ]);
     });
   });
 

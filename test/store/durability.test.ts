@@ -66,7 +66,11 @@ describe('a runner with a store', () => {
       r.define('work', () => new Promise(() => {}));
       const tasks = await Promise.all(Array.from({ length: 50 }, () => r.submit('work')));
       expect(writes).toBe(1);
-      expect(reader().list().map((t) => t.id)).toEqual(tasks.map((t) => t.id));
+      expect(
+        reader()
+          .list()
+          .map((t) => t.id),
+      ).toEqual(tasks.map((t) => t.id));
     });
 
     it('rejects, and cancels the task, when its record cannot be written; the rest of the batch commits (item 2)', async () => {
@@ -76,13 +80,22 @@ describe('a runner with a store', () => {
       raw.close();
       const { r, errors } = runner(store);
       const gate = deferred();
-      const [good, bad] = await Promise.allSettled([r.submit(() => gate.promise, { name: 'good' }), r.submit(() => gate.promise, { name: 'poison' })]);
+      const [good, bad] = await Promise.allSettled([
+        r.submit(() => gate.promise, { name: 'good' }),
+        r.submit(() => gate.promise, { name: 'poison' }),
+      ]);
       expect(good.status).toBe('fulfilled');
       expect(bad).toMatchObject({ status: 'rejected', reason: { message: expect.stringContaining('poisoned row') as unknown } });
       const [poisoned] = r.tasks.filter((t) => t.name === 'poison');
       expect(poisoned?.status).toBe('cancelled');
-      expect(errors).toEqual([{ error: expect.objectContaining({ message: 'poisoned row' }) as unknown, source: 'store', taskId: poisoned!.id }]);
-      expect(reader().list().map((t) => t.name)).toEqual(['good']);
+      expect(errors).toEqual([
+        { error: expect.objectContaining({ message: 'poisoned row' }) as unknown, source: 'store', taskId: poisoned!.id },
+      ]);
+      expect(
+        reader()
+          .list()
+          .map((t) => t.name),
+      ).toEqual(['good']);
     });
   });
 
@@ -204,7 +217,11 @@ describe('a runner with a store', () => {
       expect(read.get(cycle!.id)?.result).toMatchObject({ $tasklane: 'not-json', path: 'result.self' });
       expect(read.get(fine!.id)).toMatchObject({ status: 'completed', result: { plain: [1, 'two', null] } });
       expect(read.get(fine!.id)?.metadata).toEqual({ $tasklane: 'not-json', path: 'metadata.when', found: 'a BigInt' });
-      const reported = errors.map(({ source, taskId, error }) => [source, taskId, (error as Error).message.match(/`([^`]+)` is not JSON data/)?.[1]]);
+      const reported = errors.map(({ source, taskId, error }) => [
+        source,
+        taskId,
+        (error as Error).message.match(/`([^`]+)` is not JSON data/)?.[1],
+      ]);
       expect(reported).toEqual(
         expect.arrayContaining([
           ['store', big!.id, 'result.totals[1]'],
@@ -228,7 +245,13 @@ describe('a runner with a store', () => {
       const { requeued } = await r.recover();
       expect(requeued.map((t) => t.id)).toEqual(['a', 'c']);
       await expect(Promise.all(requeued.map((t) => t.wait()))).resolves.toEqual([1, 3]);
-      expect(errors).toEqual([{ source: 'store', taskId: 'bad', error: expect.objectContaining({ message: expect.stringContaining('`metadata`') as unknown }) as unknown }]);
+      expect(errors).toEqual([
+        {
+          source: 'store',
+          taskId: 'bad',
+          error: expect.objectContaining({ message: expect.stringContaining('`metadata`') as unknown }) as unknown,
+        },
+      ]);
     });
   });
 
@@ -281,17 +304,32 @@ describe('a runner with a store', () => {
       record({ id, status: 'completed', delivered, completedAt: Date.now() - ageMs, updatedAt: Date.now() - ageMs });
 
     it('clear({ olderThan }) deletes delivered finished tasks that finished that long ago', () => {
-      leaveBehind(db.path, [finished('old', 10 * day), finished('old-undelivered', 10 * day, false), finished('new', 1_000), record({ id: 'active' })]);
+      leaveBehind(db.path, [
+        finished('old', 10 * day),
+        finished('old-undelivered', 10 * day, false),
+        finished('new', 1_000),
+        record({ id: 'active' }),
+      ]);
       const store = open();
       expect(store.clear({ olderThan: 7 * day })).toBe(1);
       expect(store.list().map((t) => t.id)).toEqual(['old-undelivered', 'new', 'active']);
-      expect(() => store.clear({ olderThan: -1 })).toThrow('Expected `olderThan` to be a number of milliseconds (0 or more), got `-1` (number)');
+      expect(() => store.clear({ olderThan: -1 })).toThrow(
+        'Expected `olderThan` to be a number of milliseconds (0 or more), got `-1` (number)',
+      );
     });
 
     it('removeFinishedAfter sweeps while a runner holds the store', async () => {
       leaveBehind(db.path, [finished('old', 2 * day), finished('new', 1_000)]);
       runner(sqliteStore({ path: db.path, removeFinishedAfter: day }));
-      await vi.waitFor(() => expect(reader().list().map((t) => t.id)).toEqual(['new']), { timeout: 5_000 });
+      await vi.waitFor(
+        () =>
+          expect(
+            reader()
+              .list()
+              .map((t) => t.id),
+          ).toEqual(['new']),
+        { timeout: 5_000 },
+      );
       expect(() => sqliteStore({ path: db.path, removeFinishedAfter: -5 })).toThrow(RangeError);
     });
   });

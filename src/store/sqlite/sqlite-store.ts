@@ -176,7 +176,7 @@ export class SqliteTaskStore implements TaskStore {
   #upsert: Database.Statement<unknown[]> | undefined;
   #selectLock: Database.Statement<[], LockRow> | undefined;
   /** Runs the fenced upserts of one `write` (built once: a transaction wrapper per call costs). */
-  #writeRows: ((rows: unknown[][], issues: WriteIssue[]) => void) | undefined;
+  #writeRows: Database.Transaction<(rows: unknown[][], issues: WriteIssue[]) => void> | undefined;
   /** The lock this store acquired: every write checks it is still ours (the fence). */
   #held: { readonly owner: string; readonly epoch: number } | undefined;
   #closed = false;
@@ -285,8 +285,8 @@ export class SqliteTaskStore implements TaskStore {
           found.push({ id: row[0] as TaskId, error: asError(error), written: false });
         }
       }
-    }).immediate;
-    this.#writeRows(rows, issues);
+    });
+    this.#writeRows.immediate(rows, issues);
     return issues;
   }
 
@@ -580,7 +580,7 @@ function metadataJson(metadata: Record<string, unknown>, json: (value: unknown, 
 
 class CorruptCell extends Error {}
 
-function parse<T>(row: Row, column: keyof Row & string, fallback: T): T {
+function parse<T>(row: Row, column: keyof Row, fallback: T): T {
   const text = row[column] as string | null;
   if (text === null) return fallback;
   try {

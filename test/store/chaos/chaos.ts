@@ -48,8 +48,12 @@ function random(seed: number): () => number {
 
 /** Runs one child; `killWhen` sees each stdout line and says when to SIGKILL it (or never). */
 async function life(db: string, log: string, round: number, rounds: number, killWhen?: (line: string, acks: number) => number | undefined) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', child, db, log, String(round), String(rounds)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, db, log, String(round), String(rounds)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   const acked: string[] = [];
   let inRecover = false;
   let killed = false;
