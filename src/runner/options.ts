@@ -48,7 +48,8 @@ export interface BackgroundConfig {
   /**
    * An XState inspection observer (e.g. `createBrowserInspector().inspect` from
    * `@statelyai/inspect`, or any `(event) => void`). It sees the supervisor and every task actor;
-   * with it set, every task gets its actor at submit time.
+   * with it set, every task gets its actor with its first event (admitted, or cancelled while
+   * queued), restored in `pending`: a queued task stays a compact record until then.
    */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /**

@@ -73,7 +73,6 @@ export class TaskDriver implements SupervisorRequests {
   /** Makes a new pending task known to the runner and queues it. */
   enqueue(task: BackgroundTask, priority: number, group: string | undefined, cause: 'submit' | 'restore'): void {
     this.#table.add(task);
-    if (this.#config.inspect) this.materialize(task);
     this.registry?.trigger.upsert({ summary: task._summary() });
     this.#table.active += 1;
     this.#table.pending += 1;
@@ -107,6 +106,9 @@ export class TaskDriver implements SupervisorRequests {
   /** Sends an event to a task: to its actor if it has one, else through the chart's stepper. */
   dispatch(task: BackgroundTask, event: TaskMachineEvent): void {
     if (isFinalStatus(task._status)) return; // a final state ignores everything
+    // With an inspector, a task becomes an actor with its first event (admitted or cancelled), so
+    // a queue of 100,000 waiting tasks is 100,000 records, not 100,000 live actors.
+    if (task._actor === undefined && this.#config.inspect) this.materialize(task);
     if (task._actor) {
       task._actor.send(event);
       return;
