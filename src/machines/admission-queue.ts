@@ -70,7 +70,7 @@ export const SWEEP_ID = 'supervisor.sweep';
 export const TICK_ID = 'supervisor.tick';
 
 /** @internal The first queued task not withdrawn, dropping withdrawn ones on the way. */
-export function liveHead(queue: PriorityQueue<QueuedTask>, pending: Set<TaskId>): QueuedTask | undefined {
+function liveHead(queue: PriorityQueue<QueuedTask>, pending: Set<TaskId>): QueuedTask | undefined {
   let head = queue.peek();
   while (head !== undefined && !pending.has(head.taskId)) {
     queue.shift();

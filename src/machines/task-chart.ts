@@ -296,7 +296,7 @@ export type TaskTimerName = keyof typeof taskTimers;
 // ------------------------------------------------------------------ the chart
 
 /** One transition of the chart. The first whose guard passes is taken. */
-export interface TaskChartTransition {
+interface TaskChartTransition {
   /** The state entered; absent for a transition that stays (no exit, no entry). */
   readonly target?: TaskStatus;
   readonly guard?: TaskGuardName;

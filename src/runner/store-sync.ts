@@ -13,7 +13,7 @@ export interface SubmitInfo {
 }
 
 /** How often the runner renews its lock and looks for cancel requests, in ms. */
-export const POLL_INTERVAL_MS = 250;
+const POLL_INTERVAL_MS = 250;
 
 interface Acknowledgement {
   resolve(): void;
@@ -361,7 +361,7 @@ function isLockLost(error: unknown): error is Error {
 }
 
 /** @internal An error as plain JSON: name, message, stack and (recursively, 3 deep) cause. */
-export function toStoredError(error: unknown, depth = 0): StoredError {
+function toStoredError(error: unknown, depth = 0): StoredError {
   if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
   const stored: StoredError = { name: error.name, message: error.message };
   if (error.stack !== undefined) stored.stack = error.stack;
