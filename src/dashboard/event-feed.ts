@@ -16,8 +16,36 @@ export interface FeedOptions {
 const MAX_BACKLOG = 4 * 1024 * 1024;
 
 /**
- * The `/events` Server-Sent Events stream. Every source message gets the next id and is written
- * once as text, kept in a ring for resume, and sent to every client. Progress is coalesced per task;
+ * A message that renders its own event data when a client needs it (the runner's source sends
+ * these, so a transition costs no view and no JSON until then); any other message is
+ * `JSON.stringify`d.
+ */
+interface SelfRendering {
+  readonly type: 'transition' | 'progress';
+  readonly taskId: TaskId;
+  data(): string;
+}
+
+/** What the ring holds: a source message, or a runner panel's JSON (already text). */
+type Entry = SourceMessage | SelfRendering | string;
+
+const isSelfRendering = (message: SourceMessage | SelfRendering): message is SelfRendering =>
+  typeof (message as Partial<SelfRendering>).data === 'function';
+const taskIdOf = (message: SourceMessage | SelfRendering): TaskId =>
+  isSelfRendering(message) ? message.taskId : (message as { task: { id: TaskId } }).task.id;
+
+/** One entry as an SSE frame. */
+function frame(id: number, entry: Entry): string {
+  if (typeof entry === 'string') return `id: ${id}\nevent: runner\ndata: {"type":"runner","runner":${entry}}\n\n`;
+  const data = isSelfRendering(entry) ? entry.data() : JSON.stringify(entry);
+  return `id: ${id}\nevent: ${entry.type}\ndata: ${data}\n\n`;
+}
+
+/**
+ * The `/events` Server-Sent Events stream. Every source message gets the next id and is kept, as it
+ * came, in a ring for resume; it is turned into text only when it goes out: once for all the
+ * clients connected (one socket write each per event-loop turn), or for a client that resumes. With
+ * no client connected a message costs an id and a slot in the ring. Progress is coalesced per task;
  * the runner panel goes out at most once per progress tick, and only when it changed.
  *
  * A new connection first gets a `snapshot` event (every task and the runner panel) carrying the id
@@ -29,11 +57,14 @@ export class EventFeed {
   readonly #source: DashboardSource;
   readonly #options: FeedOptions;
   readonly #clients = new Set<ServerResponse>();
-  /** The last `historySize` messages: `[id, text]`, oldest first, as a ring. */
-  readonly #ring: { id: number; text: string }[] = [];
-  #ringStart = 0;
+  /** The last `historySize` entries; the one with id `n` sits at `n % historySize`. */
+  readonly #ring: Entry[] = [];
   #seq = 0;
-  readonly #progress = new Map<TaskId, SourceMessage>();
+  /** Entries not yet written to the connected clients, with ids from `#unsentFrom` on. */
+  #unsent: Entry[] = [];
+  #unsentFrom = 0;
+  #writeScheduled = false;
+  readonly #progress = new Map<TaskId, SourceMessage | SelfRendering>();
   #runnerDirty = false;
   #lastRunner = '';
   #unsubscribe: (() => void) | undefined;
@@ -64,26 +95,27 @@ export class EventFeed {
     clearInterval(this.#heartbeat);
     for (const res of this.#clients) res.end();
     this.#clients.clear();
+    this.#unsent = [];
   }
 
-  #receive(message: SourceMessage): void {
+  #receive(message: SourceMessage | SelfRendering): void {
     if (message.type === 'progress') {
-      this.#progress.set(message.task.id, message);
+      this.#progress.set(taskIdOf(message), message);
       return;
     }
     if (message.type === 'transition') {
       // The transition carries the task's latest view: a pending progress message is older.
-      this.#progress.delete(message.task.id);
+      if (this.#progress.size > 0) this.#progress.delete(taskIdOf(message));
       this.#runnerDirty = true;
-      this.#publish('transition', message);
+      this.#push(message);
       return;
     }
-    this.#publishRunner(JSON.stringify(message.runner));
+    if (!isSelfRendering(message)) this.#publishRunner(JSON.stringify(message.runner));
   }
 
   #flush(): void {
     if (this.#progress.size > 0) {
-      for (const message of this.#progress.values()) this.#publish('progress', message);
+      for (const message of this.#progress.values()) this.#push(message);
       this.#progress.clear();
     }
     if (this.#runnerDirty) {
@@ -95,42 +127,33 @@ export class EventFeed {
   #publishRunner(json: string): void {
     if (json === this.#lastRunner) return;
     this.#lastRunner = json;
-    this.#write(this.#frame('runner', `{"type":"runner","runner":${json}}`));
+    this.#push(json);
   }
 
-  #publish(event: string, message: SourceMessage): void {
-    this.#write(this.#frame(event, JSON.stringify(message)));
-  }
-
-  /** Numbers a message, keeps it for resume, and returns its text. */
-  #frame(event: string, data: string): string {
+  /** Numbers an entry, keeps it for resume, and queues it for the connected clients. */
+  #push(entry: Entry): void {
     const id = ++this.#seq;
-    const text = `id: ${id}\nevent: ${event}\ndata: ${data}\n\n`;
-    if (this.#ring.length < this.#options.historySize) this.#ring.push({ id, text });
-    else {
-      this.#ring[this.#ringStart] = { id, text };
-      this.#ringStart = (this.#ringStart + 1) % this.#ring.length;
-    }
-    return text;
-  }
-
-  /** Frames not yet written: a burst of transitions becomes one socket write per client. */
-  #outgoing = '';
-  #writeScheduled = false;
-
-  #write(text: string): void {
+    this.#ring[id % this.#options.historySize] = entry;
     if (this.#clients.size === 0) return;
-    this.#outgoing += text;
+    if (this.#unsent.length === 0) this.#unsentFrom = id;
+    this.#unsent.push(entry);
     if (this.#writeScheduled) return;
     this.#writeScheduled = true;
     setImmediate(this.#drain);
   }
 
+  /** Renders what is unsent once, and writes it to every client: one socket write each per turn. */
   readonly #drain = (): void => {
     this.#writeScheduled = false;
-    const text = this.#outgoing;
-    this.#outgoing = '';
-    if (text === '') return;
+    const unsent = this.#unsent;
+    if (unsent.length === 0) return;
+    this.#unsent = [];
+    if (this.#clients.size === 0) return;
+    let text = '';
+    const first = this.#unsentFrom;
+    for (let i = 0; i < unsent.length; i += 1) text += frame(first + i, unsent[i]!);
+    // Encoded once, not once per client.
+    const bytes = Buffer.from(text);
     for (const res of this.#clients) {
       if (res.writableLength > MAX_BACKLOG) {
         // Too far behind: drop it; the browser reconnects with Last-Event-ID and resumes.
@@ -138,7 +161,7 @@ export class EventFeed {
         res.destroy();
         continue;
       }
-      res.write(text);
+      res.write(bytes);
     }
   };
 
@@ -148,18 +171,15 @@ export class EventFeed {
     for (const res of this.#clients) res.write(text);
   }
 
-  /** The kept messages after `id`, or `undefined` when some of them have left the ring. */
+  /** The kept entries after `id` as frames, or `undefined` when some of them have left the ring. */
   #since(id: number): string[] | undefined {
     if (id === this.#seq) return [];
     if (id > this.#seq) return undefined; // from another server's life: start over
-    const n = this.#ring.length;
-    const oldest = n === 0 ? this.#seq + 1 : this.#ring[this.#ringStart % n]!.id;
+    const size = this.#options.historySize;
+    const oldest = Math.max(1, this.#seq - size + 1);
     if (id < oldest - 1) return undefined;
     const out: string[] = [];
-    for (let i = 0; i < n; i += 1) {
-      const entry = this.#ring[(this.#ringStart + i) % n]!;
-      if (entry.id > id) out.push(entry.text);
-    }
+    for (let n = id + 1; n <= this.#seq; n += 1) out.push(frame(n, this.#ring[n % size]!));
     return out;
   }
 
@@ -181,7 +201,7 @@ export class EventFeed {
     const header = req.headers['last-event-id'];
     const lastId = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
     const missed = lastId === undefined ? undefined : this.#since(lastId);
-    if (missed) for (const text of missed) res.write(text);
+    if (missed) res.write(missed.join(''));
     else {
       const snapshot = { type: 'snapshot', tasks: this.#source.tasks(), runner: this.#source.runner() };
       // Carries the current id, so a reconnect after it resumes from here.

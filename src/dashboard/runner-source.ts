@@ -1,6 +1,6 @@
 import type { BackgroundRunner } from '../runner/background-runner.js';
 import type { BackgroundTask } from '../runner/background-task.js';
-import type { RunnerEvents } from '../runner/events.js';
+import type { RunnerEvents, TransitionEvent } from '../runner/events.js';
 import type { TaskId, TaskStatus } from '../types.js';
 import type { DashboardSource, SourceMessage } from './source.js';
 import { showError, showValue } from './views.js';
@@ -15,9 +15,14 @@ const MAX_TRACKED = 10_000;
 type ActiveStatus = 'pending' | 'running' | 'retrying';
 const isActive = (status: TaskStatus | null): status is ActiveStatus => status === 'pending' || status === 'running' || status === 'retrying';
 
+/** What the dashboard keeps per task: raw entries, rendered only when someone asks. */
 interface Tracked {
-  transitions: TransitionView[];
-  chunks: string[];
+  readonly task: BackgroundTask;
+  readonly transitions: TransitionMessage[];
+  /** The last streamed items, already rendered (they are not kept raw: the work may reuse them). */
+  chunks: string[] | undefined;
+  /** The task's row as JSON, built at most once between two of its transitions or progress reports. */
+  json: string | undefined;
 }
 
 /** A task handle as a table row. */
@@ -38,9 +43,87 @@ export function taskView(task: BackgroundTask, render: Render): TaskView {
 }
 
 /**
+ * A transition as the runner reported it, kept raw: it is both the entry of the task's log and the
+ * feed's message. Nothing is built or serialised until a client needs it; then `task` is the task's
+ * row *as it is at that moment* (it may have moved on since: `to` is the state this one entered),
+ * built once per task however many of its messages go out in the same write.
+ * @internal
+ */
+export class TransitionMessage {
+  readonly type = 'transition' as const;
+  readonly #tracked: Tracked;
+  readonly #render: Render;
+  readonly from: TaskStatus | null;
+  readonly to: TaskStatus;
+  readonly event: string;
+  readonly at: number;
+  readonly attempt: number;
+
+  constructor(tracked: Tracked, render: Render, event: TransitionEvent) {
+    this.#tracked = tracked;
+    this.#render = render;
+    this.from = event.from;
+    this.to = event.to;
+    this.event = event.event;
+    this.at = event.at;
+    this.attempt = event.attempt;
+  }
+
+  get taskId(): TaskId {
+    return this.#tracked.task.id;
+  }
+
+  get task(): TaskView {
+    return taskView(this.#tracked.task, this.#render);
+  }
+
+  /** The event's data, the same JSON `JSON.stringify({ type, task, from, to, event, at, attempt })` gives. */
+  data(): string {
+    const { from, to, event, at, attempt } = this;
+    return `{"type":"transition","task":${rowJson(this.#tracked, this.#render)},"from":${from === null ? 'null' : `"${from}"`},"to":"${to}","event":${JSON.stringify(event)},"at":${at},"attempt":${attempt}}`;
+  }
+
+  view(): TransitionView {
+    const { from, to, event, at, attempt } = this;
+    return { from, to, event, at, attempt };
+  }
+}
+
+/** A progress report: the task's row, rendered when it goes out (the feed keeps one per task per tick). */
+class ProgressMessage {
+  readonly type = 'progress' as const;
+  readonly #tracked: Tracked;
+  readonly #render: Render;
+
+  constructor(tracked: Tracked, render: Render) {
+    this.#tracked = tracked;
+    this.#render = render;
+  }
+
+  get taskId(): TaskId {
+    return this.#tracked.task.id;
+  }
+
+  get task(): TaskView {
+    return taskView(this.#tracked.task, this.#render);
+  }
+
+  data(): string {
+    return `{"type":"progress","task":${rowJson(this.#tracked, this.#render)}}`;
+  }
+}
+
+function rowJson(tracked: Tracked, render: Render): string {
+  return (tracked.json ??= JSON.stringify(taskView(tracked.task, render)));
+}
+
+/**
  * A {@link DashboardSource} over a runner's public API and its `'transition'` and `'progress'`
  * events. It keeps each task's transition log and last streamed items (bounded), and counts the
  * active states for the runner panel. Never touches `task.actor`, so it costs no actor per task.
+ *
+ * On the runner's hot path it only counts and keeps the raw transition (one small object): views
+ * and JSON are built when a client asks, so a dashboard nobody has open costs next to nothing.
  * @internal
  */
 export class RunnerSource implements DashboardSource {
@@ -50,8 +133,9 @@ export class RunnerSource implements DashboardSource {
   readonly #tracked = new Map<TaskId, Tracked>();
   readonly #listeners = new Set<(message: SourceMessage) => void>();
   readonly #counts: Record<ActiveStatus, number> = { pending: 0, running: 0, retrying: 0 };
-  /** Start times within the rate window, oldest first. */
+  /** Start times within the rate window, oldest first (only kept when the runner has a `rateLimit`). */
   #starts: number[] = [];
+  #hasRate = false;
   #attached = false;
 
   constructor(runner: BackgroundRunner, render: Render, readOnly: boolean) {
@@ -60,33 +144,37 @@ export class RunnerSource implements DashboardSource {
     this.#readOnly = readOnly;
   }
 
-  readonly #onTransition: RunnerEvents['transition'] = ({ task, from, to, event, at, attempt }) => {
+  readonly #onTransition: RunnerEvents['transition'] = (event) => {
+    const { from, to } = event;
     if (isActive(from)) this.#counts[from] -= 1;
     if (isActive(to)) this.#counts[to] += 1;
-    if (to === 'running') this.#starts.push(at);
-    const entry = { from, to, event, at, attempt };
-    const tracked = this.#track(task.id);
-    tracked.transitions.push(entry);
-    if (tracked.transitions.length > MAX_LOG) tracked.transitions.splice(1, 1); // keep the creation
-    this.#send({ type: 'transition', task: taskView(task, this.#render), ...entry });
+    if (to === 'running' && this.#hasRate) this.#starts.push(event.at);
+    const tracked = this.#track(event.task);
+    tracked.json = undefined;
+    const message = new TransitionMessage(tracked, this.#render, event);
+    const log = tracked.transitions;
+    log.push(message);
+    if (log.length > MAX_LOG) log.splice(1, 1); // keep the creation
+    this.#send(message);
   };
 
   readonly #onProgress: RunnerEvents['progress'] = (event) => {
-    const { task } = event;
+    const tracked = this.#track(event.task);
+    tracked.json = undefined;
     if ('chunk' in event) {
-      const chunks = this.#track(task.id).chunks;
+      const chunks = (tracked.chunks ??= []);
       chunks.push(showValue(event.chunk, 'chunk', this.#render) ?? '');
       if (chunks.length > MAX_CHUNKS) chunks.shift();
     }
-    this.#send({ type: 'progress', task: taskView(task, this.#render) });
+    this.#send(new ProgressMessage(tracked, this.#render));
   };
 
-  #track(id: TaskId): Tracked {
-    let tracked = this.#tracked.get(id);
+  #track(task: BackgroundTask): Tracked {
+    let tracked = this.#tracked.get(task.id);
     if (!tracked) {
       if (this.#tracked.size >= MAX_TRACKED) this.#prune();
-      tracked = { transitions: [], chunks: [] };
-      this.#tracked.set(id, tracked);
+      tracked = { task, transitions: [], chunks: undefined, json: undefined };
+      this.#tracked.set(task.id, tracked);
     }
     return tracked;
   }
@@ -110,6 +198,8 @@ export class RunnerSource implements DashboardSource {
     if (this.#attached) return;
     this.#attached = true;
     this.#counts.pending = this.#counts.running = this.#counts.retrying = 0;
+    // `rateLimit` is fixed at construction: read it once, not on every start.
+    this.#hasRate = this.#runner.config.rateLimit !== undefined;
     for (const record of this.#runner.listTasks({ status: ['pending', 'running', 'retrying'] })) {
       if (isActive(record.status)) this.#counts[record.status] += 1;
     }
@@ -145,14 +235,14 @@ export class RunnerSource implements DashboardSource {
     const tracked = this.#tracked.get(id);
     return {
       ...taskView(task, this.#render),
-      transitions: tracked ? [...tracked.transitions] : rebuiltLog(task),
+      transitions: tracked ? tracked.transitions.map((t) => t.view()) : rebuiltLog(task),
       attempts: task.attempts.map((a) => ({
         attempt: a.attempt,
         startedAt: a.startedAt,
         completedAt: a.completedAt,
         error: showError(a.error, this.#render) ?? { name: 'Error', message: '' },
       })),
-      recentChunks: tracked ? [...tracked.chunks] : [],
+      recentChunks: tracked?.chunks ? [...tracked.chunks] : [],
       result: task.status === 'completed' ? showValue(task.result, 'result', this.#render) : null,
       metadata: Object.keys(task.metadata).length === 0 ? null : showValue(task.metadata, 'metadata', this.#render),
     };
