@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BackgroundRunner } from '../runner/background-runner.js';
 import { checkPositiveInteger, invalid } from '../validate.js';
@@ -194,7 +194,7 @@ export async function serveDashboard(runner: BackgroundRunner | StoreHistory | D
   }
   const bound = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  const hosts = new Set<string>([`${urlHost}:${bound}`, ...allowedHosts.map((h) => h.toLowerCase())]);
+  const hosts = new Set<string>([`${urlHost}:${bound}`, ...allowedHosts.map((h: string) => h.toLowerCase())]);
   if (isLoopback(host)) for (const name of ['127.0.0.1', 'localhost', '[::1]']) hosts.add(`${name}:${bound}`);
   const handler = createHandler({ source, feed, token, readOnly, hosts, cookie: `tasklane_dashboard_${bound}` });
   server.on('request', handler);
@@ -305,9 +305,8 @@ function createHandler(parts: HandlerParts): (req: IncomingMessage, res: ServerR
           return json(res, 200, { cancelled: await source.cancel(route.id!) });
         case 'pause':
         case 'resume': {
-          const act = source[route.name];
-          if (!act) return fail(res, 405, `This dashboard cannot ${route.name}`);
-          act.call(source);
+          if (!source[route.name]) return fail(res, 405, `This dashboard cannot ${route.name}`);
+          source[route.name]?.();
           return json(res, 200, source.runner());
         }
         case 'concurrency': {

@@ -53,6 +53,12 @@ export interface AdmissionState {
 /** What happened to tasks since the last batch: the payload of the supervisor's `sync` event. */
 export interface SyncFacts {
   readonly submitted: readonly QueuedTask[];
+  /**
+   * Tasks admitted but not started, given back by the runner (a 'started' listener paused it or
+   * lowered its concurrency while a batch of admissions started): queued again with their `seq`,
+   * and their slots freed.
+   */
+  readonly returned?: readonly QueuedTask[] | undefined;
   readonly withdrawn: readonly TaskId[];
   readonly settled: readonly TaskId[];
   readonly at: number;
@@ -76,7 +82,7 @@ export function liveHead(queue: PriorityQueue<QueuedTask>, pending: Set<TaskId>)
 /** @internal The later of the state's time and `at`: time never runs backwards. */
 export const later = (context: AdmissionState, at: number) => Math.max(context.now, at);
 
-/** @internal The part of xstate's `enqueue` the functions below use: how they ask for effects. */
+/** The part of xstate's `enqueue` the functions below use: how they ask for effects. */
 export interface AdmissionEffects {
   emit(event: { type: 'admit'; taskIds: TaskId[] } | { type: 'remove'; taskIds: TaskId[] }): void;
   raise(event: { type: 'sweep' } | { type: 'tick'; at: number }, options: { id: string; delay: number }): void;
@@ -84,8 +90,8 @@ export interface AdmissionEffects {
 }
 
 /**
- * Takes in a `sync` event: queues the submitted tasks, drops the withdrawn ones and hands the
- * finished ones to cleanup. Returns the counters that change.
+ * Takes in a `sync` event: queues the submitted tasks, puts the returned ones back in their place,
+ * drops the withdrawn ones and hands the finished ones to cleanup. Returns the counters that change.
  */
 export function record(
   context: AdmissionState,
@@ -100,6 +106,14 @@ export function record(
     let queue = queues.get(key);
     if (!queue) queues.set(key, (queue = new PriorityQueue<QueuedTask>()));
     queue.push(entry);
+    pending.add(entry.taskId);
+  }
+  const returned = event.returned ?? [];
+  for (const entry of returned) {
+    const key = entry.group ?? '';
+    let queue = queues.get(key);
+    if (!queue) queues.set(key, (queue = new PriorityQueue<QueuedTask>()));
+    queue.push(entry); // keeps its `seq`, so it goes back to its place
     pending.add(entry.taskId);
   }
   for (const taskId of event.withdrawn) pending.delete(taskId);
@@ -122,7 +136,7 @@ export function record(
       if (!hadFinished) effects.raise({ type: 'sweep' }, { id: SWEEP_ID, delay: context.cleanupDelay });
     }
   }
-  return { running: context.running - event.settled.length, now: later(context, event.at), seq };
+  return { running: context.running - event.settled.length - returned.length, now: later(context, event.at), seq };
 }
 
 /**

@@ -46,6 +46,11 @@ export type SupervisorEvent =
   | {
       type: 'sync';
       submitted: readonly QueuedTask[];
+      /**
+       * Tasks admitted but not started, given back (a 'started' listener paused the runner or
+       * lowered its concurrency): queued again with their `seq`, and their slots freed.
+       */
+      returned?: readonly QueuedTask[];
       withdrawn: readonly TaskId[];
       settled: readonly TaskId[];
       at: number;

@@ -13,7 +13,9 @@ import type {
 import type { TaskStatus } from '../types.js';
 
 export type { AttemptRecord, Backoff, TaskMachineContext, TaskMachineEvent, TaskMachineInput } from './task-chart.js';
-export { backoffDelay, causeOf, enteredAt, initialTaskContext, stepTask as transitionTask } from './task-chart.js';
+export { backoffDelay } from './task-chart.js';
+/** @internal The chart's pure helpers, re-exported for code that reaches them through the machine. */
+export { causeOf, enteredAt, initialTaskContext, stepTask as transitionTask } from './task-chart.js';
 
 /** What the `execute` actor is given: the task's work and which attempt to run. */
 export interface ExecuteInput {

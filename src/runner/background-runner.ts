@@ -3,25 +3,51 @@ import { hostname } from 'node:os';
 import { agentWork } from '../actors/run-agent.js';
 import { Execution } from '../actors/run-function.js';
 import type { Collect } from '../actors/run-function.js';
-import { QueueFullError, RunnerStoppedError, TaskCancelledError, UnknownHandlerError } from '../errors.js';
+import { messageOf, QueueFullError, RunnerStoppedError, TaskCancelledError, UnknownHandlerError } from '../errors.js';
 import type { SupervisorActor } from '../machines/supervisor-machine.js';
 import { initialTaskContext } from '../machines/task-chart.js';
-import { VALIDATE_ARGS } from '../types.js';
-import type { TaskFunction, TaskId, TaskStatus } from '../types.js';
-import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid } from '../validate.js';
+import { TaskStatus, VALIDATE_ARGS } from '../types.js';
+import type { TaskFunction, TaskId } from '../types.js';
+import {
+  checkFunction,
+  checkKnownKeys,
+  checkNonNegativeInteger,
+  checkPositiveInteger,
+  checkReason,
+  checkTimeout,
+  invalid,
+  readingArguments,
+} from '../validate.js';
 import { BackgroundTask } from './background-task.js';
 import type { TaskRecord } from './background-task.js';
 import { RunnerEmitter } from './events.js';
 import type { RunnerEventName, RunnerEvents } from './events.js';
 import { IdleWaiters } from './idle-waiters.js';
 import { checkJsonArgs } from './json-args.js';
-import { checkBackoff, resolveConfig } from './options.js';
-import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
+import { checkBackoff, resolveConfig, SUBMIT_OPTION_KEYS } from './options.js';
+import type { BackgroundConfig, ResolvedConfig, RunnerConfig, SubmitOptions } from './options.js';
 import { recoverTasks } from './recovery.js';
 import type { RecoverResult } from './recovery.js';
 import { createTaskRegistry } from './registry.js';
 import type { TaskRegistry } from './registry.js';
 import { StoreSync } from './store-sync.js';
+import type {
+  AgentChunk,
+  AgentResult,
+  AnyWork,
+  ArgsCheck,
+  HandlerMap,
+  KnownHandlerName,
+  NamedOptionsParam,
+  StreamingWork,
+  SubmittableAgent,
+  HandlerName,
+  WithHandler,
+  WorkChunk,
+  WorkFunction,
+  WorkOptions,
+  WorkResult,
+} from './submit-types.js';
 import { SupervisorLink } from './supervisor-link.js';
 import { TaskDriver } from './task-driver.js';
 import { createTaskIds } from './task-ids.js';
@@ -30,7 +56,7 @@ import { TaskTable } from './task-table.js';
 export type { RecoverResult } from './recovery.js';
 
 /** Options of `runner.submitAgent(agent, prompt, options)`. */
-export type SubmitAgentOptions<TResult = unknown> = Omit<SubmitOptions<TResult>, 'args'>;
+export type SubmitAgentOptions<TResult = unknown, TChunk = unknown> = Omit<SubmitOptions<NoInfer<TResult>, NoInfer<TChunk>>, 'args'>;
 
 /**
  * Runs work in the background with a concurrency limit, timeouts, cancellation, progress and a
@@ -44,7 +70,7 @@ export type SubmitAgentOptions<TResult = unknown> = Omit<SubmitOptions<TResult>,
  * console.log(await task.wait()); // "notes on AI"
  * ```
  */
-export class BackgroundRunner {
+export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
   readonly #config: ResolvedConfig;
   readonly #emitter = new RunnerEmitter();
   readonly #table = new TaskTable();
@@ -64,7 +90,7 @@ export class BackgroundRunner {
    * @throws TypeError or RangeError naming the option, for a bad value.
    */
   constructor(options: BackgroundConfig = {}) {
-    this.#config = resolveConfig(options);
+    this.#config = readingArguments('new BackgroundRunner()', () => resolveConfig(options));
     const { clock } = this.#config;
     if (this.#config.store) {
       this.#sync = new StoreSync({
@@ -79,17 +105,19 @@ export class BackgroundRunner {
             else this.#sync!.cancelUnheld(id, new TaskCancelledError(id, reason));
           }
         },
-        onError: (error) => this.#emitter.report(error, 'store', undefined),
+        onUnsaved: (task, error) => this.#driver.cancel(task, error.message),
+        onLockLost: () => this.#driver.cancelEverything("another runner took the store's lock over; the task is its to run now"),
+        onError: (error, taskId) => this.#emitter.report(error, 'store', taskId),
       });
     }
     this.#idle = new IdleWaiters(clock);
     this.#driver = new TaskDriver(this.#config, this.#emitter, this.#table, this.#idle, this.#sync);
-    this.#link = new SupervisorLink(this.#config, this.#driver);
+    this.#link = new SupervisorLink(this.#config, this.#driver, (error, source, taskId) => this.#emitter.report(error, source, taskId));
     this.#driver.link = this.#link;
   }
 
   /** The options in force, defaults applied. */
-  get config(): Readonly<Omit<ResolvedConfig, 'clock' | 'inspect' | 'store' | 'onRecovered'>> {
+  get config(): RunnerConfig {
     const { defaultTimeout, autoCleanup, cleanupDelay, maxFinishedTasks, rateLimit, groupRateLimit, maxQueueSize, resume } = this.#config;
     const { maxConcurrentTasks } = this.#link;
     return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, maxFinishedTasks, rateLimit, groupRateLimit, maxQueueSize, resume };
@@ -125,14 +153,19 @@ export class BackgroundRunner {
    * const task = await runner.submit(research, { args: ['AI trends'], name: 'research', timeout: 60_000 });
    * ```
    */
-  async submit<TItem, TCollected>(
-    fn: (...args: any[]) => AsyncIterable<TItem> | PromiseLike<AsyncIterable<TItem>>, // eslint-disable-line @typescript-eslint/no-explicit-any
-    options: SubmitOptions<Awaited<TCollected>, TItem> & { collect: (items: TItem[]) => TCollected },
+  async submit<
+    F extends WorkFunction<TArgs, AsyncIterable<unknown> | PromiseLike<AsyncIterable<unknown>>>,
+    TItem,
+    TCollected,
+    TArgs extends readonly [] | readonly unknown[] = [],
+  >(
+    fn: F & ArgsCheck<F, TArgs> & StreamingWork<TItem>,
+    options: WorkOptions<TArgs, Awaited<TCollected>, TItem> & { collect: (items: TItem[]) => TCollected },
   ): Promise<BackgroundTask<Awaited<TCollected>>>;
-  async submit<TResult>(
-    fn: (...args: any[]) => TResult | PromiseLike<TResult>, // eslint-disable-line @typescript-eslint/no-explicit-any
-    options?: SubmitOptions<TaskResult<Awaited<TResult>>, StreamItem<Awaited<TResult>>>,
-  ): Promise<BackgroundTask<TaskResult<Awaited<TResult>>>>;
+  async submit<F extends WorkFunction<TArgs>, TArgs extends readonly [] | readonly unknown[] = []>(
+    fn: F & ArgsCheck<F, TArgs>,
+    options?: WorkOptions<TArgs, WorkResult<F>, WorkChunk<F>>,
+  ): Promise<BackgroundTask<WorkResult<F>>>;
   /**
    * Submits a task by the name of a handler registered with {@link BackgroundRunner.define}. Its
    * `args` must be JSON data: they are what a store keeps, so that a restarted process can run the
@@ -143,13 +176,42 @@ export class BackgroundRunner {
    *
    * @example
    * ```ts
-   * runner.define('research', async (topic: string, ctx: TaskContext) => lookUp(topic, ctx.signal));
-   * const task = await runner.submit<string>('research', { args: ['AI'] });
+   * const runner = new BackgroundRunner().define('research', async (topic: string, ctx: TaskContext) => lookUp(topic, ctx.signal));
+   * const task = await runner.submit('research', { args: ['AI'] }); // BackgroundTask<Result of lookUp>
    * ```
    */
-  async submit<TResult = unknown>(name: string, options?: SubmitOptions<TResult>): Promise<BackgroundTask<TResult>>;
+  async submit<THandlerMap extends HandlerMap, TName extends KnownHandlerName<THandlerMap>>(
+    this: BackgroundRunner<THandlerMap>,
+    name: TName,
+    ...options: NamedOptionsParam<THandlerMap[TName]>
+  ): Promise<BackgroundTask<WorkResult<THandlerMap[TName]>>>;
+  /**
+   * Submits a task by name on a runner whose handlers the compiler does not know (`define()` was
+   * not chained onto it): any name compiles, and the result is `TResult` (default `unknown`).
+   */
+  async submit<TResult = unknown, THandlerMap extends HandlerMap = THandlers>(
+    this: BackgroundRunner<THandlerMap>,
+    name: HandlerName<THandlerMap>,
+    options?: SubmitOptions<TResult>,
+  ): Promise<BackgroundTask<TResult>>;
   async submit(fn: unknown, options: SubmitOptions = {}): Promise<BackgroundTask> {
-    return this.#submit(fn, options);
+    const task = readingArguments('submit()', () => this.#submit(fn, options));
+    // With a store, the submit is acknowledged once the task's record is committed.
+    if (this.#sync !== undefined) await this.#sync.saved(task);
+    return task;
+  }
+
+  /**
+   * Writes every change not yet in the store now, in one transaction, and resolves once it is
+   * committed: for code that must know everything so far is on disk (before `process.exit()`,
+   * say). Without a store it resolves at once. A `submit()` already waits for its record, and a
+   * `wait()` for the final state's; changes in between are written on the next event-loop turn.
+   *
+   * @throws the store's error when the write failed (also reported on `'error'`).
+   */
+  async flush(): Promise<void> {
+    const error = this.#sync?.flush();
+    if (error !== undefined) throw error;
   }
 
   /**
@@ -157,18 +219,23 @@ export class BackgroundRunner {
    * after a crash (see the `store` option and {@link BackgroundRunner.recover}); the handler is
    * called like a submitted function, as `handler(...args, context)`.
    *
-   * @returns the runner, so definitions chain.
+   * @returns the runner, so definitions chain; a chain types `submit(name, { args })` end to end
+   *   (arguments checked, result typed, unknown names a compile error).
    * @throws TypeError for an empty name, a non-function handler, or a name already defined.
    *
    * @example
    * ```ts
-   * runner
+   * const runner = new BackgroundRunner()
    *   .define('research', async (topic: string, ctx: TaskContext) => research(topic, ctx.signal))
    *   .define('summarise', async (text: string) => summarise(text));
    * ```
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  define(name: string, handler: (...args: any[]) => unknown): this {
+  define<TName extends string, H extends AnyWork, THandlerMap extends HandlerMap = THandlers>(
+    this: BackgroundRunner<THandlerMap>,
+    name: TName,
+    handler: H,
+  ): BackgroundRunner<WithHandler<THandlerMap, TName, H>>;
+  define(name: string, handler: AnyWork): unknown {
     if (typeof name !== 'string' || name === '') invalid('name', 'a non-empty string', name);
     if (typeof handler !== 'function') invalid('handler', 'a function', handler);
     if (this.#handlers.has(name)) {
@@ -189,16 +256,23 @@ export class BackgroundRunner {
    *
    * @throws TypeError when the agent has none of those methods or `prompt` is not a string.
    */
-  async submitAgent<TResult = unknown>(
-    agent: object,
+  async submitAgent<TAgent extends SubmittableAgent>(
+    agent: TAgent,
     prompt: string,
-    options: SubmitAgentOptions<TResult> = {},
-  ): Promise<BackgroundTask<TResult>> {
-    if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
-    const { method, work } = agentWork(agent);
-    const agentName = (agent as { name?: unknown }).name;
-    const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
-    return this.#submit<TResult>(work, { ...options, name, args: [prompt] });
+    options?: SubmitAgentOptions<AgentResult<TAgent>, AgentChunk<TAgent>>,
+  ): Promise<BackgroundTask<AgentResult<TAgent>>>;
+  async submitAgent<TResult = unknown>(agent: object, prompt: string, options?: SubmitAgentOptions<TResult>): Promise<BackgroundTask<TResult>>;
+  async submitAgent(agent: object, prompt: string, options: SubmitAgentOptions = {}): Promise<BackgroundTask> {
+    const task = readingArguments('submitAgent()', () => {
+      if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      const { method, work } = agentWork(agent);
+      const agentName = (agent as { name?: unknown }).name;
+      const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
+      return this.#submit(work, { ...options, name, args: [prompt] });
+    });
+    if (this.#sync !== undefined) await this.#sync.saved(task);
+    return task;
   }
 
   /**
@@ -262,7 +336,12 @@ export class BackgroundRunner {
 
   /** Plain JSON records of the tasks, optionally only those in `status`. */
   listTasks(options: { status?: TaskStatus | readonly TaskStatus[] } = {}): TaskRecord[] {
-    return this.#table.list(options.status);
+    const status = readingArguments('listTasks()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object like { status: "running" }', options);
+      const { status } = options;
+      return status === undefined ? undefined : checkStatuses(status);
+    });
+    return this.#table.list(status);
   }
 
   /**
@@ -270,6 +349,7 @@ export class BackgroundRunner {
    * if it is unknown or had already finished.
    */
   async cancelTask(id: TaskId, reason?: string): Promise<boolean> {
+    checkReason(reason);
     const task = this.#table.get(id);
     return task ? this.#driver.cancel(task, reason) : false;
   }
@@ -280,6 +360,7 @@ export class BackgroundRunner {
    * Resolves with how many were cancelled.
    */
   async cancelAll(reason?: string): Promise<number> {
+    checkReason(reason);
     return this.#driver.cancelEverything(reason);
   }
 
@@ -290,7 +371,10 @@ export class BackgroundRunner {
    * @throws WaitTimeoutError when `timeout` ms pass first (the tasks keep running).
    */
   async waitAll(options: { timeout?: number | undefined } = {}): Promise<BackgroundTask[]> {
-    const timeout = checkTimeout('timeout', options.timeout);
+    const timeout = readingArguments('waitAll()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object like { timeout: 1_000 }', options);
+      return checkTimeout('timeout', options.timeout);
+    });
     if (!this.isIdle) await this.#idle.wait(timeout);
     return this.tasks;
   }
@@ -317,10 +401,12 @@ export class BackgroundRunner {
    * `RunnerStoppedError`. Finished tasks stay readable. Idempotent.
    */
   async stop(options: { drain?: boolean; timeout?: number | undefined } = {}): Promise<void> {
-    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-    const timeout = checkTimeout('timeout', options.timeout);
+    const { timeout, drain } = readingArguments('stop()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      return { timeout: checkTimeout('timeout', options.timeout), drain: Boolean(options.drain) };
+    });
     if (this.#stopped) return;
-    if (options.drain) {
+    if (drain) {
       const first = !this.#closing;
       this.#closing = true;
       if (first) {
@@ -338,6 +424,7 @@ export class BackgroundRunner {
     // Write the cancellations, then give the store up so another runner may take it.
     this.#sync?.close();
     this.#idle.release();
+    this.#driver.releaseProcess();
   }
 
   /**
@@ -347,12 +434,14 @@ export class BackgroundRunner {
   pause(): void {
     if (this.#stopped) return;
     this.#link.send({ type: 'pause', at: this.#config.clock.now() });
+    this.#driver.holdProcess();
   }
 
   /** Admits tasks again after `pause()`. */
   resume(): void {
     if (this.#stopped) return;
     this.#link.send({ type: 'resume', at: this.#config.clock.now() });
+    this.#driver.holdProcess();
   }
 
   /** Whether the runner is paused. */
@@ -418,6 +507,22 @@ export class BackgroundRunner {
     return this;
   }
 
+  /**
+   * What `console.log(runner)` and `util.inspect(runner)` print: a compact summary (concurrency,
+   * mode, how many tasks are pending, running and held), not the internals.
+   */
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    const summary = {
+      maxConcurrentTasks: this.#link.maxConcurrentTasks,
+      paused: this.#link.pauseRequested,
+      stopped: this.#stopped,
+      pending: this.#table.pending,
+      running: this.#table.running().length,
+      tasks: this.#table.size,
+    };
+    return depth < 0 ? 'BackgroundRunner' : `BackgroundRunner ${inspect(summary, options)}`;
+  }
+
   // ---------------------------------------------------------------- internals
 
   #submit<TResult>(fn: unknown, options: SubmitOptions<TResult>): BackgroundTask<TResult> {
@@ -431,11 +536,12 @@ export class BackgroundRunner {
       if (options !== null && typeof options === 'object' && Array.isArray(options.args)) checkJsonArgs(options.args);
     }
     if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+    checkKnownKeys('submit(fn, options)', options, SUBMIT_OPTION_KEYS);
     const { args = [], name, onComplete, onProgress, onChunk, collect, metadata = {}, priority = 0, group, retries = 0, retryOnTimeout = true } =
       options;
     if (!Array.isArray(args)) invalid('args', 'an array', args);
     if (name !== undefined && (typeof name !== 'string' || name === '')) invalid('name', 'a non-empty string', name);
-    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
+    const copiedMetadata = options.metadata === undefined ? metadata : copyMetadata(metadata);
     checkFunction('onComplete', onComplete);
     checkFunction('onProgress', onProgress);
     checkFunction('onChunk', onChunk);
@@ -456,18 +562,55 @@ export class BackgroundRunner {
       taskId,
       name: name ?? (handler ?? ((fn as TaskFunction).name || 'task')),
       timeout,
-      metadata,
+      metadata: copiedMetadata,
       createdAt: now,
       work: new Execution(taskId, fn as (...a: unknown[]) => unknown, args, this.#config.clock.now, collect as Collect | undefined),
       maxAttempts: retries + 1,
       backoff,
       retryOnTimeout,
     });
-    const task = new BackgroundTask<TResult>(this.#driver.host, context, onComplete, onProgress, onChunk);
+    const task = BackgroundTask._create<TResult>(this.#driver.host, context, onComplete, onProgress, onChunk);
     if (this.#sync !== undefined) {
       this.#sync.track(task as BackgroundTask, { handler: handler ?? null, args: handler === undefined ? null : [...args], priority, group: group ?? null });
     }
     this.#driver.enqueue(task as BackgroundTask, priority, group, 'submit');
     return task;
   }
+}
+
+/**
+ * Copies the `metadata` option at submit, so a getter or proxy trap that throws fails `submit()`
+ * with a message naming the key, instead of every later `toJSON()`/`listTasks()`; and so changes
+ * the caller makes afterwards do not show through.
+ */
+function copyMetadata(metadata: unknown): Record<string, unknown> {
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
+  let keys: string[];
+  try {
+    keys = Object.keys(metadata);
+  } catch (error) {
+    throw new TypeError(`Expected \`metadata\` to be a plain object, but listing its keys threw: ${messageOf(error)}`, { cause: error });
+  }
+  const entries: [string, unknown][] = [];
+  for (const key of keys) {
+    try {
+      entries.push([key, (metadata as Record<string, unknown>)[key]]);
+    } catch (error) {
+      throw new TypeError(`Expected \`metadata.${key}\` to be a value, but reading it threw: ${messageOf(error)}`, { cause: error });
+    }
+  }
+  // fromEntries defines own properties, so a `__proto__` key stays data.
+  return Object.fromEntries(entries);
+}
+
+const STATUSES: ReadonlySet<string> = new Set(Object.values(TaskStatus));
+
+/** The `status` filter of `listTasks`: one status or a list of them, each a real one. */
+function checkStatuses(status: unknown): TaskStatus[] {
+  const expected = `a task status (${[...STATUSES].map((s) => `'${s}'`).join(', ')}) or an array of them`;
+  const list: unknown[] = typeof status === 'string' ? [status] : Array.isArray(status) ? status : invalid('status', expected, status);
+  list.forEach((entry, i) => {
+    if (typeof entry !== 'string' || !STATUSES.has(entry)) invalid(list === status ? `status[${i}]` : 'status', expected, entry);
+  });
+  return list as TaskStatus[];
 }

@@ -1,10 +1,11 @@
 import { toObserver } from 'xstate';
 import type { Observer, Subscription } from 'xstate';
 import { TaskCancelledError, WaitTimeoutError } from '../errors.js';
+import type { QueuedTask } from '../machines/supervisor-machine.js';
 import type { AttemptRecord, TaskActor, TaskMachineContext, TaskSnapshot } from '../machines/task-machine.js';
 import { isFinalStatus } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
-import { checkTimeout, invalid } from '../validate.js';
+import { checkReason, checkTimeout, invalid, readingArguments } from '../validate.js';
 import type { RunnerClock } from './clock.js';
 import type { TaskSummary } from './registry.js';
 
@@ -38,6 +39,8 @@ export interface TaskHost {
   cancel(task: BackgroundTask, reason: string | undefined): boolean;
   /** Reports an observer that threw. */
   report(error: unknown, task: BackgroundTask): void;
+  /** Whether the task's latest state is not in the store yet (its write is then hurried): a final one settles `wait()` once it is. */
+  unsaved(task: BackgroundTask): boolean;
 }
 
 const NO_SUBSCRIPTION: Subscription = Object.freeze({ unsubscribe: () => undefined });
@@ -66,6 +69,8 @@ export class BackgroundTask<TResult = unknown> {
   _actor: TaskActor | undefined;
   /** @internal The timeout timer of an actor-less running task. */
   _timer: unknown;
+  /** @internal The task's entry in the supervisor's queue, so an admission can be given back. */
+  _queued: QueuedTask | undefined;
   /** @internal */
   _waiters: Waiter[] | undefined;
   /** @internal Observers subscribed through the handle (see `subscribe`). */
@@ -82,8 +87,10 @@ export class BackgroundTask<TResult = unknown> {
   /** @internal */
   readonly _onChunk: ((chunk: unknown, task: AnyTask) => void) | undefined;
 
-  /** @internal Created by `BackgroundRunner#submit`. */
-  constructor(
+  // Not marked internal: stripInternal would drop it and leave an implicit public constructor. Private,
+  // the published class says `private constructor()`, so `new BackgroundTask()` does not compile.
+  // The runner creates handles with `BackgroundTask._create`.
+  private constructor(
     host: TaskHost,
     context: TaskMachineContext,
     onComplete: ((task: BackgroundTask<TResult>) => void) | undefined,
@@ -95,6 +102,17 @@ export class BackgroundTask<TResult = unknown> {
     this._onComplete = onComplete as BackgroundTask['_onComplete'];
     this._onProgress = onProgress as BackgroundTask['_onProgress'];
     this._onChunk = onChunk as BackgroundTask['_onChunk'];
+  }
+
+  /** @internal Creates a task handle: the runner's only way in, since the constructor is private. */
+  static _create<TResult = unknown>(
+    host: TaskHost,
+    context: TaskMachineContext,
+    onComplete: ((task: BackgroundTask<TResult>) => void) | undefined,
+    onProgress: ((progress: number, message: string | undefined, task: BackgroundTask<TResult>) => void) | undefined,
+    onChunk?: ((chunk: never, task: BackgroundTask<TResult>) => void) | undefined,
+  ): BackgroundTask<TResult> {
+    return new BackgroundTask<TResult>(host, context, onComplete, onProgress, onChunk);
   }
 
   /**
@@ -264,14 +282,19 @@ export class BackgroundTask<TResult = unknown> {
    * work's error when it fails (`TaskTimeoutError` on timeout), with `TaskCancelledError` when it is
    * cancelled, and with `WaitTimeoutError` when `timeout` ms pass first: the task keeps running.
    *
+   * With a `store`, it settles only once the final state is committed to the store (or its write
+   * failed, which is reported on `'error'`), so a script may exit right after it.
+   *
    * Calling it is optional: a failed task never causes an unhandled rejection by itself.
    *
    * @param options.timeout - give up after this many ms; no limit by default.
    */
   wait(options: { timeout?: number | undefined } = {}): Promise<TResult> {
-    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-    const timeout = checkTimeout('timeout', options.timeout);
-    if (isFinalStatus(this._status)) return this._outcome() as Promise<TResult>;
+    const timeout = readingArguments('wait()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      return checkTimeout('timeout', options.timeout);
+    });
+    if (isFinalStatus(this._status) && !this._host.unsaved(this as BackgroundTask)) return this._outcome() as Promise<TResult>;
     return new Promise<TResult>((resolve, reject) => {
       const waiter: Waiter = { resolve: resolve as (value: unknown) => void, reject, timer: undefined };
       (this._waiters ??= []).push(waiter);
@@ -290,7 +313,11 @@ export class BackgroundTask<TResult = unknown> {
    * aborted. Resolves `true` if this call cancelled it, `false` if it had already finished.
    */
   cancel(reason?: string): Promise<boolean> {
-    return Promise.resolve(this._host.cancel(this as BackgroundTask, reason));
+    try {
+      return Promise.resolve(this._host.cancel(this as BackgroundTask, checkReason(reason)));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
   /** The task as plain JSON. */
@@ -312,6 +339,18 @@ export class BackgroundTask<TResult = unknown> {
       attempt: c.attempt,
       metadata: { ...c.metadata },
     };
+  }
+
+  /**
+   * What `console.log(task)` and `util.inspect(task)` print: a compact summary (id, name, status,
+   * attempt, progress, and the result or error), not the handle's internals.
+   */
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    const c = this._context;
+    const summary: Record<string, unknown> = { id: c.taskId, name: c.name, status: this._status, attempt: c.attempt, progress: c.progress };
+    if (this._status === 'completed') summary['result'] = c.result;
+    if (c.error) summary['error'] = `${c.error.name}: ${c.error.message}`;
+    return depth < 0 ? `BackgroundTask <${this._status}>` : `BackgroundTask ${inspect(summary, options)}`;
   }
 
   /** @internal The registry's view of this task. */

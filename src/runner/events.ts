@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { TaskId, TaskStatus } from '../types.js';
-import { invalid } from '../validate.js';
+import { checkOneOf, invalid } from '../validate.js';
 import type { BackgroundTask } from './background-task.js';
 
 /**
@@ -56,14 +56,44 @@ export interface RunnerEvents {
   idle: (event: Record<string, never>) => void;
   /**
    * A callback of yours threw (an `onComplete`/`onProgress`/`onChunk`/`onRecovered` option or an event
-   * listener), or writing to the store failed (`source: 'store'`; the write is retried).
+   * listener), or writing to the store failed (`source: 'store'`; the write is retried), or the
+   * `clock` option's `setTimeout` threw (`source: 'clock'`; the runner used the real timer instead,
+   * or, for a task's own timer, ended that task).
    * Without an `'error'` listener, tasklane emits a process warning instead.
    */
-  error: (event: { error: unknown; source: ErrorSource; taskId: TaskId | undefined }) => void;
+  error: (event: {
+    /** What was thrown; a thrown non-Error value arrives wrapped in an `Error` whose `cause` it is. */
+    error: Error;
+    source: ErrorSource;
+    taskId: TaskId | undefined;
+  }) => void;
 }
 
 /** The name of one of the runner's events. */
 export type RunnerEventName = keyof RunnerEvents;
+
+const eventNames = [
+  'transition',
+  'submitted',
+  'started',
+  'retrying',
+  'progress',
+  'completed',
+  'failed',
+  'cancelled',
+  'lost',
+  'recovered',
+  'idle',
+  'error',
+] as const satisfies readonly RunnerEventName[];
+
+/**
+ * @internal
+ * Every event name, so `on('complete', …)` (a typo) is a `TypeError` instead of a listener that
+ * never runs. Fails to compile when an event is added to {@link RunnerEvents} and not here.
+ */
+export const RUNNER_EVENT_NAMES: ReadonlySet<string> = new Set(eventNames);
+true satisfies [Exclude<RunnerEventName, (typeof eventNames)[number]>] extends [never] ? true : Exclude<RunnerEventName, (typeof eventNames)[number]>;
 
 /**
  * The payload of the `'transition'` event.
@@ -91,7 +121,7 @@ export interface TransitionEvent {
 }
 
 /** Where an error reported on `'error'` came from. */
-export type ErrorSource = 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store';
+export type ErrorSource = 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store' | 'clock';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Listener = (...args: any[]) => void;
@@ -100,11 +130,13 @@ type Listener = (...args: any[]) => void;
  * @internal
  * The runner's emitter: typed events, listeners wrapped so one that throws is reported on
  * `'error'` instead of breaking the runner, and the user callbacks run the same way. The only code
- * that turns what happens to tasks into events is the task driver, through this.
+ * that turns what happens to tasks into events is the task driver, through this. Event names are
+ * checked against {@link RUNNER_EVENT_NAMES}, so a typo is a `TypeError`, not a silent listener.
  */
 export class RunnerEmitter {
   readonly #emitter = new EventEmitter();
-  readonly #wrapped = new WeakMap<Listener, Listener>();
+  /** Each listener's wrapper, per event: a wrapper knows its event (a function may listen to several). */
+  readonly #wrapped = new WeakMap<Listener, Map<RunnerEventName, Listener>>();
 
   on(event: RunnerEventName, listener: unknown): void {
     this.#emitter.on(event, this.#wrap(event, listener));
@@ -115,15 +147,17 @@ export class RunnerEmitter {
   }
 
   off(event: RunnerEventName, listener: unknown): void {
-    const wrapped = this.#wrapped.get(listener as Listener);
+    checkOneOf('event', event, RUNNER_EVENT_NAMES);
+    const wrapped = this.#wrapped.get(listener as Listener)?.get(event);
     if (wrapped) this.#emitter.off(event, wrapped);
   }
 
   listenerCount(event: RunnerEventName): number {
-    return this.#emitter.listenerCount(event);
+    return this.#emitter.listenerCount(checkOneOf('event', event, RUNNER_EVENT_NAMES));
   }
 
   removeAllListeners(event?: RunnerEventName): void {
+    if (event !== undefined) checkOneOf('event', event, RUNNER_EVENT_NAMES);
     this.#emitter.removeAllListeners(event);
   }
 
@@ -148,7 +182,9 @@ export class RunnerEmitter {
   /** Reports on `'error'`, or as a process warning when nobody listens. */
   report(error: unknown, source: ErrorSource, taskId: TaskId | undefined): void {
     if (this.#emitter.listenerCount('error') > 0) {
-      this.emit('error', { error, source, taskId });
+      // The event promises an Error: a thrown string or object arrives wrapped, as the cause.
+      const reported = error instanceof Error ? error : new Error(`${source} threw a non-Error value: ${String(error)}`, { cause: error });
+      this.emit('error', { error: reported, source, taskId });
       return;
     }
     const message = error instanceof Error ? error.message : String(error);
@@ -156,8 +192,11 @@ export class RunnerEmitter {
   }
 
   #wrap(event: RunnerEventName, listener: unknown): Listener {
+    checkOneOf('event', event, RUNNER_EVENT_NAMES);
     if (typeof listener !== 'function') invalid('listener', 'a function', listener);
-    let wrapped = this.#wrapped.get(listener as Listener);
+    let byEvent = this.#wrapped.get(listener as Listener);
+    if (!byEvent) this.#wrapped.set(listener as Listener, (byEvent = new Map<RunnerEventName, Listener>()));
+    let wrapped = byEvent.get(event);
     if (!wrapped) {
       wrapped = ((payload: unknown) => {
         try {
@@ -168,7 +207,7 @@ export class RunnerEmitter {
           this.report(error, 'listener', taskId);
         }
       }) as Listener;
-      this.#wrapped.set(listener as Listener, wrapped);
+      byEvent.set(event, wrapped);
     }
     return wrapped;
   }

@@ -1,6 +1,6 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import { describe } from '../errors.js';
-import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
+import { checkFunction, checkKnownKeys, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
 import type { Backoff } from '../machines/task-machine.js';
 import type { RateLimit } from '../machines/rate-window.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -98,6 +98,42 @@ export interface BackgroundConfig {
   onRecovered?: ((task: BackgroundTask) => void) | undefined;
 }
 
+/** The options in force, defaults applied, as `runner.config` shows them. */
+export interface RunnerConfig {
+  readonly maxConcurrentTasks: number;
+  readonly rateLimit: RateLimit | undefined;
+  readonly groupRateLimit: RateLimit | undefined;
+  readonly maxQueueSize: number;
+  readonly maxFinishedTasks: number;
+  readonly defaultTimeout: number | undefined;
+  readonly autoCleanup: boolean;
+  readonly cleanupDelay: number;
+  readonly resume: 'requeue' | 'mark-lost';
+}
+
+const runnerKeys = [
+  'maxConcurrentTasks',
+  'defaultTimeout',
+  'autoCleanup',
+  'cleanupDelay',
+  'inspect',
+  'rateLimit',
+  'groupRateLimit',
+  'maxFinishedTasks',
+  'maxQueueSize',
+  'clock',
+  'store',
+  'resume',
+  'onRecovered',
+] as const satisfies readonly (keyof BackgroundConfig)[];
+
+/**
+ * @internal
+ * Every key of {@link BackgroundConfig}: anything else in `new BackgroundRunner(options)` is a
+ * `TypeError` (a misspelt option would otherwise be ignored without a word).
+ */
+export const RUNNER_OPTION_KEYS: ReadonlySet<string> = new Set(runnerKeys);
+
 /** @internal Options after defaults and validation. */
 export interface ResolvedConfig {
   maxConcurrentTasks: number;
@@ -185,13 +221,38 @@ export interface SubmitOptions<TResult = unknown, TChunk = unknown> {
   retryOnTimeout?: boolean;
 }
 
+const submitKeys = [
+  'args',
+  'name',
+  'timeout',
+  'onComplete',
+  'onProgress',
+  'onChunk',
+  'collect',
+  'metadata',
+  'priority',
+  'group',
+  'retries',
+  'backoff',
+  'retryOnTimeout',
+] as const satisfies readonly (keyof SubmitOptions)[];
+
+/** @internal Every key of {@link SubmitOptions}; anything else in `submit(fn, options)` is a `TypeError`. */
+export const SUBMIT_OPTION_KEYS: ReadonlySet<string> = new Set(submitKeys);
+
+// These fail to compile when an option is added to an interface and not to its key list above.
+type Unlisted<T, K> = [Exclude<keyof T, K>] extends [never] ? true : Exclude<keyof T, K>;
+true satisfies Unlisted<BackgroundConfig, (typeof runnerKeys)[number]>;
+true satisfies Unlisted<SubmitOptions, (typeof submitKeys)[number]>;
+
 /** @internal */
 export function checkRateLimit(name: string, value: unknown): RateLimit | undefined {
   if (value === undefined) return undefined;
   if (value === null || typeof value !== 'object') invalid(name, 'an object like { max: 60, interval: 60_000 }', value);
   const { max, interval } = value as Record<string, unknown>;
   checkPositiveInteger(`${name}.max`, max);
-  checkTimeout(`${name}.interval`, interval ?? Number.NaN);
+  if (interval === undefined) invalid(`${name}.interval`, `a number of milliseconds (the window \`max\` starts are counted in), e.g. { max: ${typeof max === 'number' ? max : 60}, interval: 60_000 }`, interval);
+  checkTimeout(`${name}.interval`, interval);
   return { max: max as number, interval: interval as number };
 }
 
@@ -236,6 +297,7 @@ const DEFAULT_MAX_FINISHED_TASKS = 10_000;
 /** @internal Applies defaults and validates; throws `TypeError`/`RangeError` naming the option. */
 export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+  checkKnownKeys('new BackgroundRunner(options)', options, RUNNER_OPTION_KEYS);
   const { maxConcurrentTasks = 5, autoCleanup = true, cleanupDelay = 300_000, inspect, clock, maxQueueSize = Number.POSITIVE_INFINITY } = options;
   checkPositiveInteger('maxConcurrentTasks', maxConcurrentTasks);
   if (maxQueueSize !== Number.POSITIVE_INFINITY) checkPositiveInteger('maxQueueSize', maxQueueSize);

@@ -46,7 +46,7 @@ export function recoverTasks(deps: RecoveryDeps): RecoverResult {
   const { config, sync, table, driver, handlers } = deps;
   const result: RecoverResult = { requeued: [], lost: [], finished: [], waiting: [] };
   const now = config.clock.now();
-  for (const row of sync.store.recoverable(sync.owner)) {
+  for (const row of sync.recoverable()) {
     if (table.has(row.id)) continue;
     const info: SubmitInfo = { handler: row.handler, args: row.args, priority: row.priority, group: row.group };
     if (isFinalStatus(row.status)) {
@@ -66,7 +66,7 @@ export function recoverTasks(deps: RecoveryDeps): RecoverResult {
         continue;
       }
       const execution = new Execution(row.id, handler as (...a: unknown[]) => unknown, row.args ?? [], config.clock.now);
-      const task = new BackgroundTask(driver.host, restoredContext(row, execution, true), (t) => deliver(deps, t), undefined);
+      const task = BackgroundTask._create(driver.host, restoredContext(row, execution, true), (t) => deliver(deps, t), undefined);
       sync.track(task, info);
       driver.enqueue(task, row.priority, row.group ?? undefined, 'restore');
       result.requeued.push(task);
@@ -81,7 +81,7 @@ export function recoverTasks(deps: RecoveryDeps): RecoverResult {
 /** Shows a task recovered in a final state: held until cleanup like any finished task, and delivered. */
 function restoreFinished(deps: RecoveryDeps, row: StoredTask, status: TaskStatus, context: TaskMachineContext, info: SubmitInfo): BackgroundTask {
   const { driver, emitter } = deps;
-  const task = new BackgroundTask(driver.host, context, undefined, undefined);
+  const task = BackgroundTask._create(driver.host, context, undefined, undefined);
   task._status = status;
   driver.adoptFinished(task);
   if (status === 'lost' && emitter.listens('lost')) emitter.emit('lost', { task, error: context.error! });

@@ -1,5 +1,6 @@
 import { createActor } from 'xstate';
 import { Execution, runFunctionLogic } from '../actors/run-function.js';
+import { messageOf, NonRetryableError } from '../errors.js';
 import { causeOf, enteredAt, stepTask, taskChart, taskTimers } from '../machines/task-chart.js';
 import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-chart.js';
 import { taskMachine } from '../machines/task-machine.js';
@@ -9,6 +10,7 @@ import type { TaskId, TaskStatus } from '../types.js';
 import type { BackgroundTask, TaskHost } from './background-task.js';
 import type { RunnerEmitter } from './events.js';
 import type { IdleWaiters } from './idle-waiters.js';
+import { KeepAlive } from './keep-alive.js';
 import type { ResolvedConfig } from './options.js';
 import type { TaskRegistry } from './registry.js';
 import type { StoreSync } from './store-sync.js';
@@ -49,6 +51,8 @@ export class TaskDriver implements SupervisorRequests {
   registry: TaskRegistry | undefined;
   /** What task handles call back into. */
   readonly host: TaskHost;
+  /** Holds the process open while there is work to finish (see {@link TaskDriver.holdProcess}). */
+  readonly #keepAlive = new KeepAlive();
 
   constructor(config: ResolvedConfig, emitter: RunnerEmitter, table: TaskTable, idleWaiters: IdleWaiters, sync: StoreSync | undefined) {
     this.#config = config;
@@ -62,6 +66,7 @@ export class TaskDriver implements SupervisorRequests {
       snapshot: (task) => snapshotOf(task._status, task._context),
       cancel: (task, reason) => this.cancel(task, reason),
       report: (error, task) => emitter.report(error, 'listener', task.id),
+      unsaved: (task) => sync?.unsaved(task) ?? false,
     };
   }
 
@@ -72,9 +77,11 @@ export class TaskDriver implements SupervisorRequests {
     this.registry?.trigger.upsert({ summary: task._summary() });
     this.#table.active += 1;
     this.#table.pending += 1;
+    if (!this.#keepAlive.holding) this.holdProcess();
     this.announceCreated(task, cause);
     if (this.#emitter.listens('submitted')) this.#emitter.emit('submitted', { task });
-    this.link.submitted({ taskId: task.id, priority, group, seq: 0 });
+    // Kept on the task, so an admission that is not started can be given back in its place.
+    this.link.submitted((task._queued = { taskId: task.id, priority, group, seq: 0 }));
   }
 
   /**
@@ -117,6 +124,10 @@ export class TaskDriver implements SupervisorRequests {
     const previous = task._status;
     const previousContext = task._context;
     if (previous === status && previousContext === context) return;
+    // Who carries out the new state's effects (the work, the timer), decided before any user code
+    // runs: a listener or observer below that reads `task.actor` creates an actor restored into
+    // the new state, which invokes nothing and arms nothing, so the driver must still do it.
+    const driven = task._actor !== undefined;
     task._status = status;
     task._context = context;
     if (this.#sync !== undefined) this.#sync.touch(task);
@@ -138,7 +149,11 @@ export class TaskDriver implements SupervisorRequests {
     }
 
     // Leave the old state: undo its effects.
-    if (previous === 'pending') this.#table.pending -= 1;
+    if (previous === 'pending') {
+      this.#table.pending -= 1;
+      task._queued = undefined; // only a pending task's admission can be given back
+      if (!this.#keepAlive.holding) this.holdProcess(); // a paused runner's task started (a retry, say)
+    }
     if (task._timer !== undefined) {
       this.#config.clock.clearTimeout(task._timer);
       task._timer = undefined;
@@ -161,18 +176,20 @@ export class TaskDriver implements SupervisorRequests {
     if (status === 'running') {
       // Announce the start before calling the work, so a sync progress report follows 'started'.
       if (this.#emitter.listens('started')) this.#emitter.emit('started', { task, attempt: context.attempt });
-      if (!task._actor && task._status === 'running') this.#enter(task, status, context);
+      if (!driven && task._status === 'running') this.#enter(task, status, context);
       return;
     }
 
     if (status === 'retrying') {
-      if (!task._actor) this.#enter(task, status, context);
+      if (!driven && task._status === 'retrying') this.#enter(task, status, context);
       this.#emitter.emit('retrying', { task, error: context.error!, attempt: context.attempt, delayMs: taskTimers.retry.delay(context) });
       return;
     }
 
     if (!isFinalStatus(status)) return;
-    task._settleWaiters();
+    // With a store, `wait()` settles once the final state is written: StoreSync#flush settles the
+    // waiters after the write (or its failure), so a script may exit as soon as `wait()` returns.
+    if (this.#sync === undefined) task._settleWaiters();
     if (task._onComplete) this.#emitter.call('onComplete', task.id, () => task._onComplete!(task));
     if (this.#emitter.listens(status)) {
       if (status === 'completed') this.#emitter.emit('completed', { task });
@@ -183,6 +200,7 @@ export class TaskDriver implements SupervisorRequests {
     if (previous === 'pending') this.link.tell('withdrawn', task.id);
     else this.link.tell('settled', task.id);
     this.#table.active -= 1;
+    if (this.#table.active === this.#table.pending) this.holdProcess();
     if (this.#table.active === 0) this.#idle();
   }
 
@@ -204,21 +222,52 @@ export class TaskDriver implements SupervisorRequests {
     }
   }
 
-  /** A timer on the runner's clock that never holds the process open. */
+  /**
+   * A timer on the runner's clock for one task (its timeout or its retry), that never holds the
+   * process open. If the clock's `setTimeout` throws, the task cannot wait as it should: it ends on
+   * the next microtask, `failed` (a `NonRetryableError` with the clock's error as `cause`) if
+   * running, `cancelled` if retrying.
+   */
   #schedule(ms: number, fn: () => void, task: BackgroundTask): unknown {
-    return unref(
-      this.#config.clock.setTimeout(() => {
-        task._timer = undefined;
-        fn();
-      }, ms),
-    );
+    try {
+      return unref(
+        this.#config.clock.setTimeout(() => {
+          task._timer = undefined;
+          fn();
+        }, ms),
+      );
+    } catch (cause) {
+      this.#emitter.report(cause, 'clock', task.id);
+      const status = task._status;
+      const attempt = task._context.attempt;
+      queueMicrotask(() => {
+        if (task._status !== status || task._context.attempt !== attempt) return;
+        const why = `the runner's clock.setTimeout threw while arming this task's ${status === 'running' ? 'timeout' : 'retry'}: ${messageOf(cause)}`;
+        const at = this.#config.clock.now();
+        if (status === 'running') this.dispatch(task, { type: 'error', error: new NonRetryableError(`Task "${task.id}" failed: ${why}`, { cause }), at });
+        else this.cancel(task, why);
+      });
+      return undefined;
+    }
   }
 
-  /** The supervisor admitted a task: start it, unless it ended meanwhile. */
+  /**
+   * The supervisor admitted these tasks: start each, unless it ended meanwhile. They were admitted
+   * as one batch, but each start runs 'started' listeners, which may pause the runner or lower its
+   * concurrency: what they ask holds for every start after the call, so the rest of the batch goes
+   * back to the queue, in its place.
+   */
   admit(taskIds: TaskId[]): void {
     // One clock read for the batch: every task admitted together starts at the same time.
     const at = this.#config.clock.now();
-    for (const taskId of taskIds) {
+    // Running before this batch, as the supervisor counts (it already counts the batch).
+    const before = this.link.running - taskIds.length;
+    for (let i = 0; i < taskIds.length; i += 1) {
+      if (i > 0 && this.link.holdsBack(before + i)) {
+        this.#giveBack(taskIds, i);
+        return;
+      }
+      const taskId = taskIds[i]!;
       const task = this.#table.get(taskId);
       if (task?.status === 'pending') {
         this.dispatch(task, { type: 'start', at });
@@ -227,6 +276,35 @@ export class TaskDriver implements SupervisorRequests {
         this.link.tell('settled', taskId);
       }
     }
+  }
+
+  /** Returns the admissions of `taskIds` from `from` on to the supervisor, unstarted. */
+  #giveBack(taskIds: readonly TaskId[], from: number): void {
+    for (let i = from; i < taskIds.length; i += 1) {
+      const taskId = taskIds[i]!;
+      const task = this.#table.get(taskId);
+      const entry = task?._queued;
+      if (task?.status === 'pending' && entry !== undefined) this.link.giveBack(entry);
+      else this.link.tell('settled', taskId); // cancelled meanwhile: free its slot, as `admit` does
+    }
+  }
+
+  /**
+   * Keeps the process alive exactly while the runner has work to finish: a task `pending`,
+   * `running` or `retrying`, unless the runner is paused with nothing admitted (then nothing can
+   * happen until someone calls `resume()`, which only live code can do), and never after `stop()`.
+   * Called where those facts change: a task queued or leaving `pending`, the last admitted task
+   * finishing, `pause()`, `resume()` and `stop()`.
+   */
+  holdProcess(): void {
+    const table = this.#table;
+    const admitted = table.active - table.pending;
+    this.#keepAlive.set(!this.link.closed && table.active > 0 && !(this.link.pauseRequested && admitted === 0));
+  }
+
+  /** Lets the process go for good (the runner stopped). */
+  releaseProcess(): void {
+    this.#keepAlive.close();
   }
 
   /** The supervisor's cleanup: forget finished tasks. */

@@ -32,6 +32,11 @@ export class TaskTable {
     return this.#byId.has(id);
   }
 
+  /** How many tasks are held. */
+  get size(): number {
+    return this.#byId.size;
+  }
+
 
   /** Every task held, in submission order (a copy). */
   all(): BackgroundTask[] {

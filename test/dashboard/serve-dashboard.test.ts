@@ -180,6 +180,7 @@ describe('serveDashboard', () => {
         throw new Error('x'.repeat(100));
       });
       await runner.onIdle();
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const get = async (id: string) => (await (await fetch(`${base}/api/tasks/${id}`, { headers: bearer(dash) })).json()) as Record<string, any>;
       expect((await get(ok.id)).result).toBe('{"secret":"***"}');
       const error = (await get(failed.id)).error as { message: string };
