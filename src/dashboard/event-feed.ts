@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DashboardSource, SourceMessage } from './source.js';
 import type { TaskId } from '../types.js';
+import { RunnerSource } from './runner-source.js';
+import type { RowCache } from './runner-source.js';
 
 /** The feed's timing and memory; defaults in `serve-dashboard.ts`. */
 export interface FeedOptions {
@@ -17,40 +19,40 @@ const MAX_BACKLOG = 4 * 1024 * 1024;
 
 /**
  * A message that renders its own event data when a client needs it (the runner's source sends
- * these, so a transition costs no view and no JSON until then); any other message is
+ * these for progress, so a report costs no view and no JSON until then); any other message is
  * `JSON.stringify`d.
  */
 interface SelfRendering {
-  readonly type: 'transition' | 'progress';
+  readonly type: 'progress';
   readonly taskId: TaskId;
-  data(): string;
+  data(rows: RowCache): string;
 }
 
-/** What the ring holds: a source message, or a runner panel's JSON (already text). */
-type Entry = SourceMessage | SelfRendering | string;
+/**
+ * What the ring holds: a transition of the runner's source (its number in the source's log), a
+ * source message, or a runner panel's JSON (already text).
+ */
+type Entry = number | SourceMessage | SelfRendering | string;
 
 const isSelfRendering = (message: SourceMessage | SelfRendering): message is SelfRendering =>
   typeof (message as Partial<SelfRendering>).data === 'function';
 const taskIdOf = (message: SourceMessage | SelfRendering): TaskId =>
   isSelfRendering(message) ? message.taskId : (message as { task: { id: TaskId } }).task.id;
-
-/** One entry as an SSE frame. */
-function frame(id: number, entry: Entry): string {
-  if (typeof entry === 'string') return `id: ${id}\nevent: runner\ndata: {"type":"runner","runner":${entry}}\n\n`;
-  const data = isSelfRendering(entry) ? entry.data() : JSON.stringify(entry);
-  return `id: ${id}\nevent: ${entry.type}\ndata: ${data}\n\n`;
-}
+const isRunnerSource = (source: DashboardSource): source is RunnerSource => source instanceof RunnerSource;
 
 /**
  * The `/events` Server-Sent Events stream. Every source message gets the next id and is kept, as it
  * came, in a ring for resume; it is turned into text only when it goes out: once for all the
  * clients connected (one socket write each per event-loop turn), or for a client that resumes. With
- * no client connected a message costs an id and a slot in the ring. Progress is coalesced per task;
- * the runner panel goes out at most once per progress tick, and only when it changed.
+ * no client connected a transition costs an id and a number in the ring. Progress is coalesced per
+ * task; the runner panel goes out at most once per progress tick, and only when it changed.
  *
  * A new connection first gets a `snapshot` event (every task and the runner panel) carrying the id
  * of the last message it includes; one that sends `Last-Event-ID` gets the messages after that id
- * instead, or a fresh `snapshot` when they have left the ring.
+ * instead, or a fresh `snapshot` when they have left the ring. Likewise, when more messages pile
+ * up within one event-loop turn than the ring holds (a burst of thousands of tasks), the connected
+ * clients get one fresh `snapshot` instead of them: what a client that fell that far behind would
+ * get on reconnecting, for a fraction of the work.
  * @internal
  */
 export class EventFeed {
@@ -60,9 +62,8 @@ export class EventFeed {
   /** The last `historySize` entries; the one with id `n` sits at `n % historySize`. */
   readonly #ring: Entry[] = [];
   #seq = 0;
-  /** Entries not yet written to the connected clients, with ids from `#unsentFrom` on. */
-  #unsent: Entry[] = [];
-  #unsentFrom = 0;
+  /** How many entries have not been written to the connected clients yet (ids up to `#seq`). */
+  #unsent = 0;
   #writeScheduled = false;
   readonly #progress = new Map<TaskId, SourceMessage | SelfRendering>();
   #runnerDirty = false;
@@ -82,7 +83,10 @@ export class EventFeed {
   }
 
   open(): void {
-    this.#unsubscribe = this.#source.subscribe((message) => this.#receive(message));
+    const source = this.#source;
+    this.#unsubscribe = isRunnerSource(source)
+      ? source.subscribeLog({ transition: this.#onTransition, message: (message) => this.#receive(message) })
+      : source.subscribe((message) => this.#receive(message));
     this.#tick = setInterval(() => this.#flush(), this.#options.progressMs);
     this.#tick.unref();
     this.#heartbeat = setInterval(() => this.#beat(), this.#options.heartbeatMs);
@@ -95,8 +99,16 @@ export class EventFeed {
     clearInterval(this.#heartbeat);
     for (const res of this.#clients) res.end();
     this.#clients.clear();
-    this.#unsent = [];
+    this.#unsent = 0;
   }
+
+  /** A transition of the runner's source: the hot path, one call per transition of the runner. */
+  readonly #onTransition = (seq: number, taskId: TaskId): void => {
+    // The transition carries the task's latest row: a pending progress message is older.
+    if (this.#progress.size > 0) this.#progress.delete(taskId);
+    this.#runnerDirty = true;
+    this.#push(seq);
+  };
 
   #receive(message: SourceMessage | SelfRendering): void {
     if (message.type === 'progress') {
@@ -104,13 +116,12 @@ export class EventFeed {
       return;
     }
     if (message.type === 'transition') {
-      // The transition carries the task's latest view: a pending progress message is older.
-      if (this.#progress.size > 0) this.#progress.delete(taskIdOf(message));
+      if (this.#progress.size > 0) this.#progress.delete(message.task.id);
       this.#runnerDirty = true;
       this.#push(message);
       return;
     }
-    if (!isSelfRendering(message)) this.#publishRunner(JSON.stringify(message.runner));
+    this.#publishRunner(JSON.stringify(message.runner));
   }
 
   #flush(): void {
@@ -135,23 +146,49 @@ export class EventFeed {
     const id = ++this.#seq;
     this.#ring[id % this.#options.historySize] = entry;
     if (this.#clients.size === 0) return;
-    if (this.#unsent.length === 0) this.#unsentFrom = id;
-    this.#unsent.push(entry);
+    this.#unsent += 1;
     if (this.#writeScheduled) return;
     this.#writeScheduled = true;
     setImmediate(this.#drain);
   }
 
+  /** One entry as an SSE frame. */
+  #frame(id: number, entry: Entry, rows: RowCache): string {
+    if (typeof entry === 'number') {
+      const data = (this.#source as RunnerSource).transitionData(entry, rows);
+      // Unreachable while the source's log holds at least `historySize` transitions (it does).
+      if (data === undefined) return ': transition no longer kept\n\n';
+      return `id: ${id}\nevent: transition\ndata: ${data}\n\n`;
+    }
+    if (typeof entry === 'string') return `id: ${id}\nevent: runner\ndata: {"type":"runner","runner":${entry}}\n\n`;
+    const data = isSelfRendering(entry) ? entry.data(rows) : JSON.stringify(entry);
+    return `id: ${id}\nevent: ${entry.type}\ndata: ${data}\n\n`;
+  }
+
+  /** The current `snapshot` event: every task and the runner panel, as of id `#seq`. */
+  #snapshot(): string {
+    const snapshot = { type: 'snapshot', tasks: this.#source.tasks(), runner: this.#source.runner() };
+    // Carries the current id, so a reconnect after it resumes from here.
+    return `id: ${this.#seq}\nevent: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`;
+  }
+
   /** Renders what is unsent once, and writes it to every client: one socket write each per turn. */
   readonly #drain = (): void => {
     this.#writeScheduled = false;
-    const unsent = this.#unsent;
-    if (unsent.length === 0) return;
-    this.#unsent = [];
+    const count = this.#unsent;
+    if (count === 0) return;
+    this.#unsent = 0;
     if (this.#clients.size === 0) return;
-    let text = '';
-    const first = this.#unsentFrom;
-    for (let i = 0; i < unsent.length; i += 1) text += frame(first + i, unsent[i]!);
+    let text: string;
+    if (count >= this.#options.historySize) {
+      // More than a resume could replay: a fresh snapshot says the same in far fewer bytes.
+      text = this.#snapshot();
+    } else {
+      text = '';
+      const rows: RowCache = new Map();
+      const size = this.#options.historySize;
+      for (let id = this.#seq - count + 1; id <= this.#seq; id += 1) text += this.#frame(id, this.#ring[id % size]!, rows);
+    }
     // Encoded once, not once per client.
     const bytes = Buffer.from(text);
     for (const res of this.#clients) {
@@ -172,15 +209,16 @@ export class EventFeed {
   }
 
   /** The kept entries after `id` as frames, or `undefined` when some of them have left the ring. */
-  #since(id: number): string[] | undefined {
-    if (id === this.#seq) return [];
+  #since(id: number): string | undefined {
+    if (id === this.#seq) return '';
     if (id > this.#seq) return undefined; // from another server's life: start over
     const size = this.#options.historySize;
     const oldest = Math.max(1, this.#seq - size + 1);
     if (id < oldest - 1) return undefined;
-    const out: string[] = [];
-    for (let n = id + 1; n <= this.#seq; n += 1) out.push(frame(n, this.#ring[n % size]!));
-    return out;
+    let text = '';
+    const rows: RowCache = new Map();
+    for (let n = id + 1; n <= this.#seq; n += 1) text += this.#frame(n, this.#ring[n % size]!, rows);
+    return text;
   }
 
   /** Serves one `/events` request until the client goes away. */
@@ -201,12 +239,7 @@ export class EventFeed {
     const header = req.headers['last-event-id'];
     const lastId = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
     const missed = lastId === undefined ? undefined : this.#since(lastId);
-    if (missed) res.write(missed.join(''));
-    else {
-      const snapshot = { type: 'snapshot', tasks: this.#source.tasks(), runner: this.#source.runner() };
-      // Carries the current id, so a reconnect after it resumes from here.
-      res.write(`id: ${this.#seq}\nevent: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
-    }
+    res.write(missed ?? this.#snapshot());
     this.#clients.add(res);
     const drop = (): void => {
       this.#clients.delete(res);
