@@ -16,6 +16,7 @@ const MIN_LOG_CAPACITY = 32_768;
 
 type ActiveStatus = 'pending' | 'running' | 'retrying';
 const isActive = (status: TaskStatus | null): status is ActiveStatus => status === 'pending' || status === 'running' || status === 'retrying';
+const isStarted = (status: TaskStatus): boolean => status === 'running' || status === 'retrying';
 
 /** A task handle as a table row. */
 export function taskView(task: BackgroundTask, render: Render): TaskView {
@@ -121,7 +122,7 @@ export class RunnerSource implements DashboardSource {
   readonly #attempts: Int32Array;
   #seq = 0;
   /**
-   * The older part of the logs of tasks that were still active when their entries left the ring
+   * The older part of the logs of tasks that were running or retrying when their entries left the ring
    * (a long-running or retrying task in a busy runner), so their log stays whole.
    */
   readonly #kept = new Map<BackgroundTask, TransitionView[]>();
@@ -154,7 +155,9 @@ export class RunnerSource implements DashboardSource {
     const seq = ++this.#seq;
     const slot = seq & this.#mask;
     const evicted = this.#tasks[slot];
-    if (evicted !== undefined && isActive(evicted.status)) this.#keep(evicted, slot);
+    // A pending task's log is its creation, which its timestamps rebuild: only a started one's is kept
+    // (at most the running and retrying tasks, so a burst of submits keeps nothing).
+    if (evicted !== undefined && isStarted(evicted.status)) this.#keep(evicted, slot);
     this.#tasks[slot] = event.task;
     this.#froms[slot] = from;
     this.#tos[slot] = to;
@@ -186,6 +189,12 @@ export class RunnerSource implements DashboardSource {
     if (!kept) {
       if (this.#kept.size >= MAX_STREAMING) {
         for (const held of this.#kept.keys()) if (this.#runner.getTask(held.id) !== held) this.#kept.delete(held);
+        // All still held: drop the oldest tenth, so the next scan is a tenth of the way off.
+        let drop = this.#kept.size >= MAX_STREAMING ? Math.ceil(MAX_STREAMING / 10) : 0;
+        for (const held of this.#kept.keys()) {
+          if (drop-- <= 0) break;
+          this.#kept.delete(held);
+        }
       }
       this.#kept.set(task, (kept = []));
     }
