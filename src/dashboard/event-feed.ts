@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DashboardSource, SourceMessage } from './source.js';
 import type { TaskId } from '../types.js';
+import { RunnerSource } from './runner-source.js';
+import type { RowCache } from './runner-source.js';
 
 /** The feed's timing and memory; defaults in `serve-dashboard.ts`. */
 export interface FeedOptions {
@@ -16,24 +18,54 @@ export interface FeedOptions {
 const MAX_BACKLOG = 4 * 1024 * 1024;
 
 /**
- * The `/events` Server-Sent Events stream. Every source message gets the next id and is written
- * once as text, kept in a ring for resume, and sent to every client. Progress is coalesced per task;
- * the runner panel goes out at most once per progress tick, and only when it changed.
+ * A message that renders its own event data when a client needs it (the runner's source sends
+ * these for progress, so a report costs no view and no JSON until then); any other message is
+ * `JSON.stringify`d.
+ */
+interface SelfRendering {
+  readonly type: 'progress';
+  readonly taskId: TaskId;
+  data(rows: RowCache): string;
+}
+
+/**
+ * What the ring holds: a transition of the runner's source (its number in the source's log), a
+ * source message, or a runner panel's JSON (already text).
+ */
+type Entry = number | SourceMessage | SelfRendering | string;
+
+const isSelfRendering = (message: SourceMessage | SelfRendering): message is SelfRendering =>
+  typeof (message as Partial<SelfRendering>).data === 'function';
+const taskIdOf = (message: SourceMessage | SelfRendering): TaskId =>
+  isSelfRendering(message) ? message.taskId : (message as { task: { id: TaskId } }).task.id;
+const isRunnerSource = (source: DashboardSource): source is RunnerSource => source instanceof RunnerSource;
+
+/**
+ * The `/events` Server-Sent Events stream. Every source message gets the next id and is kept, as it
+ * came, in a ring for resume; it is turned into text only when it goes out: once for all the
+ * clients connected (one socket write each per event-loop turn), or for a client that resumes. With
+ * no client connected a transition costs an id and a number in the ring. Progress is coalesced per
+ * task; the runner panel goes out at most once per progress tick, and only when it changed.
  *
  * A new connection first gets a `snapshot` event (every task and the runner panel) carrying the id
  * of the last message it includes; one that sends `Last-Event-ID` gets the messages after that id
- * instead, or a fresh `snapshot` when they have left the ring.
+ * instead, or a fresh `snapshot` when they have left the ring. Likewise, when more messages pile
+ * up within one event-loop turn than the ring holds (a burst of thousands of tasks), the connected
+ * clients get one fresh `snapshot` instead of them: what a client that fell that far behind would
+ * get on reconnecting, for a fraction of the work.
  * @internal
  */
 export class EventFeed {
   readonly #source: DashboardSource;
   readonly #options: FeedOptions;
   readonly #clients = new Set<ServerResponse>();
-  /** The last `historySize` messages: `[id, text]`, oldest first, as a ring. */
-  readonly #ring: { id: number; text: string }[] = [];
-  #ringStart = 0;
+  /** The last `historySize` entries; the one with id `n` sits at `n % historySize`. */
+  readonly #ring: Entry[] = [];
   #seq = 0;
-  readonly #progress = new Map<TaskId, SourceMessage>();
+  /** How many entries have not been written to the connected clients yet (ids up to `#seq`). */
+  #unsent = 0;
+  #writeScheduled = false;
+  readonly #progress = new Map<TaskId, SourceMessage | SelfRendering>();
   #runnerDirty = false;
   #lastRunner = '';
   #unsubscribe: (() => void) | undefined;
@@ -51,7 +83,10 @@ export class EventFeed {
   }
 
   open(): void {
-    this.#unsubscribe = this.#source.subscribe((message) => this.#receive(message));
+    const source = this.#source;
+    this.#unsubscribe = isRunnerSource(source)
+      ? source.subscribeLog({ transition: this.#onTransition, message: (message) => this.#receive(message) })
+      : source.subscribe((message) => this.#receive(message));
     this.#tick = setInterval(() => this.#flush(), this.#options.progressMs);
     this.#tick.unref();
     this.#heartbeat = setInterval(() => this.#beat(), this.#options.heartbeatMs);
@@ -64,18 +99,26 @@ export class EventFeed {
     clearInterval(this.#heartbeat);
     for (const res of this.#clients) res.end();
     this.#clients.clear();
+    this.#unsent = 0;
   }
 
-  #receive(message: SourceMessage): void {
+  /** A transition of the runner's source: the hot path, one call per transition of the runner. */
+  readonly #onTransition = (seq: number, taskId: TaskId): void => {
+    // The transition carries the task's latest row: a pending progress message is older.
+    if (this.#progress.size > 0) this.#progress.delete(taskId);
+    this.#runnerDirty = true;
+    this.#push(seq);
+  };
+
+  #receive(message: SourceMessage | SelfRendering): void {
     if (message.type === 'progress') {
-      this.#progress.set(message.task.id, message);
+      this.#progress.set(taskIdOf(message), message);
       return;
     }
     if (message.type === 'transition') {
-      // The transition carries the task's latest view: a pending progress message is older.
-      this.#progress.delete(message.task.id);
+      if (this.#progress.size > 0) this.#progress.delete(message.task.id);
       this.#runnerDirty = true;
-      this.#publish('transition', message);
+      this.#push(message);
       return;
     }
     this.#publishRunner(JSON.stringify(message.runner));
@@ -83,7 +126,7 @@ export class EventFeed {
 
   #flush(): void {
     if (this.#progress.size > 0) {
-      for (const message of this.#progress.values()) this.#publish('progress', message);
+      for (const message of this.#progress.values()) this.#push(message);
       this.#progress.clear();
     }
     if (this.#runnerDirty) {
@@ -95,42 +138,59 @@ export class EventFeed {
   #publishRunner(json: string): void {
     if (json === this.#lastRunner) return;
     this.#lastRunner = json;
-    this.#write(this.#frame('runner', `{"type":"runner","runner":${json}}`));
+    this.#push(json);
   }
 
-  #publish(event: string, message: SourceMessage): void {
-    this.#write(this.#frame(event, JSON.stringify(message)));
-  }
-
-  /** Numbers a message, keeps it for resume, and returns its text. */
-  #frame(event: string, data: string): string {
+  /** Numbers an entry, keeps it for resume, and queues it for the connected clients. */
+  #push(entry: Entry): void {
     const id = ++this.#seq;
-    const text = `id: ${id}\nevent: ${event}\ndata: ${data}\n\n`;
-    if (this.#ring.length < this.#options.historySize) this.#ring.push({ id, text });
-    else {
-      this.#ring[this.#ringStart] = { id, text };
-      this.#ringStart = (this.#ringStart + 1) % this.#ring.length;
-    }
-    return text;
-  }
-
-  /** Frames not yet written: a burst of transitions becomes one socket write per client. */
-  #outgoing = '';
-  #writeScheduled = false;
-
-  #write(text: string): void {
+    this.#ring[id % this.#options.historySize] = entry;
     if (this.#clients.size === 0) return;
-    this.#outgoing += text;
+    this.#unsent += 1;
     if (this.#writeScheduled) return;
     this.#writeScheduled = true;
     setImmediate(this.#drain);
   }
 
+  /** One entry as an SSE frame. */
+  #frame(id: number, entry: Entry, rows: RowCache): string {
+    if (typeof entry === 'number') {
+      const data = (this.#source as RunnerSource).transitionData(entry, rows);
+      // Unreachable while the source's log holds at least `historySize` transitions (it does).
+      if (data === undefined) return ': transition no longer kept\n\n';
+      return `id: ${id}\nevent: transition\ndata: ${data}\n\n`;
+    }
+    if (typeof entry === 'string') return `id: ${id}\nevent: runner\ndata: {"type":"runner","runner":${entry}}\n\n`;
+    const data = isSelfRendering(entry) ? entry.data(rows) : JSON.stringify(entry);
+    return `id: ${id}\nevent: ${entry.type}\ndata: ${data}\n\n`;
+  }
+
+  /** The current `snapshot` event: every task and the runner panel, as of id `#seq`. */
+  #snapshot(): string {
+    const snapshot = { type: 'snapshot', tasks: this.#source.tasks(), runner: this.#source.runner() };
+    // Carries the current id, so a reconnect after it resumes from here.
+    return `id: ${this.#seq}\nevent: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`;
+  }
+
+  /** Renders what is unsent once, and writes it to every client: one socket write each per turn. */
   readonly #drain = (): void => {
     this.#writeScheduled = false;
-    const text = this.#outgoing;
-    this.#outgoing = '';
-    if (text === '') return;
+    const count = this.#unsent;
+    if (count === 0) return;
+    this.#unsent = 0;
+    if (this.#clients.size === 0) return;
+    let text: string;
+    if (count >= this.#options.historySize) {
+      // More than a resume could replay: a fresh snapshot says the same in far fewer bytes.
+      text = this.#snapshot();
+    } else {
+      text = '';
+      const rows: RowCache = new Map();
+      const size = this.#options.historySize;
+      for (let id = this.#seq - count + 1; id <= this.#seq; id += 1) text += this.#frame(id, this.#ring[id % size]!, rows);
+    }
+    // Encoded once, not once per client.
+    const bytes = Buffer.from(text);
     for (const res of this.#clients) {
       if (res.writableLength > MAX_BACKLOG) {
         // Too far behind: drop it; the browser reconnects with Last-Event-ID and resumes.
@@ -138,7 +198,7 @@ export class EventFeed {
         res.destroy();
         continue;
       }
-      res.write(text);
+      res.write(bytes);
     }
   };
 
@@ -148,19 +208,17 @@ export class EventFeed {
     for (const res of this.#clients) res.write(text);
   }
 
-  /** The kept messages after `id`, or `undefined` when some of them have left the ring. */
-  #since(id: number): string[] | undefined {
-    if (id === this.#seq) return [];
+  /** The kept entries after `id` as frames, or `undefined` when some of them have left the ring. */
+  #since(id: number): string | undefined {
+    if (id === this.#seq) return '';
     if (id > this.#seq) return undefined; // from another server's life: start over
-    const n = this.#ring.length;
-    const oldest = n === 0 ? this.#seq + 1 : this.#ring[this.#ringStart % n]!.id;
+    const size = this.#options.historySize;
+    const oldest = Math.max(1, this.#seq - size + 1);
     if (id < oldest - 1) return undefined;
-    const out: string[] = [];
-    for (let i = 0; i < n; i += 1) {
-      const entry = this.#ring[(this.#ringStart + i) % n]!;
-      if (entry.id > id) out.push(entry.text);
-    }
-    return out;
+    let text = '';
+    const rows: RowCache = new Map();
+    for (let n = id + 1; n <= this.#seq; n += 1) text += this.#frame(n, this.#ring[n % size]!, rows);
+    return text;
   }
 
   /** Serves one `/events` request until the client goes away. */
@@ -181,12 +239,7 @@ export class EventFeed {
     const header = req.headers['last-event-id'];
     const lastId = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
     const missed = lastId === undefined ? undefined : this.#since(lastId);
-    if (missed) for (const text of missed) res.write(text);
-    else {
-      const snapshot = { type: 'snapshot', tasks: this.#source.tasks(), runner: this.#source.runner() };
-      // Carries the current id, so a reconnect after it resumes from here.
-      res.write(`id: ${this.#seq}\nevent: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
-    }
+    res.write(missed ?? this.#snapshot());
     this.#clients.add(res);
     const drop = (): void => {
       this.#clients.delete(res);

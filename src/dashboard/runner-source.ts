@@ -9,16 +9,14 @@ import type { Render, RunnerView, TaskDetailView, TaskView, TransitionView } fro
 /** How many transitions and streamed items the detail view keeps per task. */
 const MAX_LOG = 50;
 const MAX_CHUNKS = 20;
-/** How many tasks' logs are kept at most (the oldest go first), whatever the runner holds. */
-const MAX_TRACKED = 10_000;
+/** How many tasks' streamed items are kept at most (tasks the runner dropped go first). */
+const MAX_STREAMING = 10_000;
+/** The transition log's smallest capacity (a power of two): the window a task's log is exact in. */
+const MIN_LOG_CAPACITY = 32_768;
 
 type ActiveStatus = 'pending' | 'running' | 'retrying';
 const isActive = (status: TaskStatus | null): status is ActiveStatus => status === 'pending' || status === 'running' || status === 'retrying';
-
-interface Tracked {
-  transitions: TransitionView[];
-  chunks: string[];
-}
+const isStarted = (status: TaskStatus): boolean => status === 'running' || status === 'retrying';
 
 /** A task handle as a table row. */
 export function taskView(task: BackgroundTask, render: Render): TaskView {
@@ -38,68 +36,224 @@ export function taskView(task: BackgroundTask, render: Render): TaskView {
 }
 
 /**
+ * Rows rendered for one write to the clients (or one resume), by task: a task with several
+ * transitions in the same write is serialised once. A row is the task *as it is when it goes out*.
+ * @internal
+ */
+export type RowCache = Map<BackgroundTask, string>;
+
+/**
+ * What {@link RunnerSource} hands the event feed instead of {@link SourceMessage}s: a transition is
+ * a number, its place in the source's log, rendered by {@link RunnerSource.transitionData} only if
+ * a client needs it; progress is a message that renders itself.
+ * @internal
+ */
+export interface LogListener {
+  transition(seq: number, taskId: TaskId): void;
+  message(message: SourceMessage | ProgressMessage): void;
+}
+
+/** A progress report: the task's row, rendered when it goes out (the feed keeps one per task per tick). @internal */
+export class ProgressMessage {
+  readonly type = 'progress' as const;
+  readonly #task: BackgroundTask;
+  readonly #render: Render;
+
+  constructor(task: BackgroundTask, render: Render) {
+    this.#task = task;
+    this.#render = render;
+  }
+
+  get taskId(): TaskId {
+    return this.#task.id;
+  }
+
+  get task(): TaskView {
+    return taskView(this.#task, this.#render);
+  }
+
+  data(rows: RowCache): string {
+    return `{"type":"progress","task":${rowJson(rows, this.#task, this.#render)}}`;
+  }
+}
+
+function rowJson(rows: RowCache, task: BackgroundTask, render: Render): string {
+  let json = rows.get(task);
+  if (json === undefined) {
+    json = JSON.stringify(taskView(task, render));
+    rows.set(task, json);
+  }
+  return json;
+}
+
+const smallestPowerOfTwo = (atLeast: number): number => 2 ** Math.ceil(Math.log2(Math.max(2, atLeast)));
+
+/**
  * A {@link DashboardSource} over a runner's public API and its `'transition'` and `'progress'`
- * events. It keeps each task's transition log and last streamed items (bounded), and counts the
- * active states for the runner panel. Never touches `task.actor`, so it costs no actor per task.
+ * events. It keeps the recent transitions and each task's last streamed items (bounded), and counts
+ * the active states for the runner panel. Never touches `task.actor`, so it costs no actor per task.
+ *
+ * On the runner's hot path a transition costs a few counters and six stores into a preallocated
+ * ring of columns (the task, `from`, `to`, `event`, `at`, `attempt`): no object, no closure, no
+ * map entry. A task's log is read back by scanning that ring when its detail is asked for; rows
+ * and JSON are built when a client is connected, once per task per write.
  * @internal
  */
 export class RunnerSource implements DashboardSource {
   readonly #runner: BackgroundRunner;
   readonly #render: Render;
   readonly #readOnly: boolean;
-  readonly #tracked = new Map<TaskId, Tracked>();
   readonly #listeners = new Set<(message: SourceMessage) => void>();
+  #log: LogListener | undefined;
   readonly #counts: Record<ActiveStatus, number> = { pending: 0, running: 0, retrying: 0 };
-  /** Start times within the rate window, oldest first. */
+  /** Start times within the rate window, oldest first (only kept when the runner has a `rateLimit`). */
   #starts: number[] = [];
+  #hasRate = false;
   #attached = false;
 
-  constructor(runner: BackgroundRunner, render: Render, readOnly: boolean) {
+  // The transition log: transition `n` (1-based) sits at `n & #mask` in each column.
+  readonly #capacity: number;
+  readonly #mask: number;
+  readonly #tasks: (BackgroundTask | undefined)[];
+  readonly #froms: (TaskStatus | null)[];
+  readonly #tos: TaskStatus[];
+  readonly #events: string[];
+  readonly #ats: Float64Array;
+  readonly #attempts: Int32Array;
+  #seq = 0;
+  /**
+   * The older part of the logs of tasks that were running or retrying when their entries left the ring
+   * (a long-running or retrying task in a busy runner), so their log stays whole.
+   */
+  readonly #kept = new Map<BackgroundTask, TransitionView[]>();
+  /** The last streamed items of tasks that streamed, already rendered (the work may reuse the objects). */
+  readonly #chunks = new Map<TaskId, string[]>();
+
+  /**
+   * @param historySize - the feed's resume window: the log keeps at least this many transitions,
+   *   so every transition the feed may still send can be rendered.
+   */
+  constructor(runner: BackgroundRunner, render: Render, readOnly: boolean, historySize = 0) {
     this.#runner = runner;
     this.#render = render;
     this.#readOnly = readOnly;
+    this.#capacity = smallestPowerOfTwo(Math.max(MIN_LOG_CAPACITY, historySize));
+    this.#mask = this.#capacity - 1;
+    this.#tasks = new Array<BackgroundTask | undefined>(this.#capacity).fill(undefined);
+    this.#froms = new Array<TaskStatus | null>(this.#capacity).fill(null);
+    this.#tos = new Array<TaskStatus>(this.#capacity).fill('pending');
+    this.#events = new Array<string>(this.#capacity).fill('');
+    this.#ats = new Float64Array(this.#capacity);
+    this.#attempts = new Int32Array(this.#capacity);
   }
 
-  readonly #onTransition: RunnerEvents['transition'] = ({ task, from, to, event, at, attempt }) => {
+  readonly #onTransition: RunnerEvents['transition'] = (event) => {
+    const { from, to } = event;
     if (isActive(from)) this.#counts[from] -= 1;
     if (isActive(to)) this.#counts[to] += 1;
-    if (to === 'running') this.#starts.push(at);
-    const entry = { from, to, event, at, attempt };
-    const tracked = this.#track(task.id);
-    tracked.transitions.push(entry);
-    if (tracked.transitions.length > MAX_LOG) tracked.transitions.splice(1, 1); // keep the creation
-    this.#send({ type: 'transition', task: taskView(task, this.#render), ...entry });
+    if (to === 'running' && this.#hasRate) this.#starts.push(event.at);
+    const seq = ++this.#seq;
+    const slot = seq & this.#mask;
+    const evicted = this.#tasks[slot];
+    // A pending task's log is its creation, which its timestamps rebuild: only a started one's is kept
+    // (at most the running and retrying tasks, so a burst of submits keeps nothing).
+    if (evicted !== undefined && isStarted(evicted.status)) this.#keep(evicted, slot);
+    this.#tasks[slot] = event.task;
+    this.#froms[slot] = from;
+    this.#tos[slot] = to;
+    this.#events[slot] = event.event;
+    this.#ats[slot] = event.at;
+    this.#attempts[slot] = event.attempt;
+    this.#log?.transition(seq, event.task.id);
+    if (this.#listeners.size > 0) this.#send({ type: 'transition', task: taskView(event.task, this.#render), from, to, event: event.event, at: event.at, attempt: event.attempt });
   };
 
   readonly #onProgress: RunnerEvents['progress'] = (event) => {
     const { task } = event;
     if ('chunk' in event) {
-      const chunks = this.#track(task.id).chunks;
+      let chunks = this.#chunks.get(task.id);
+      if (!chunks) {
+        if (this.#chunks.size >= MAX_STREAMING) this.#pruneChunks();
+        this.#chunks.set(task.id, (chunks = []));
+      }
       chunks.push(showValue(event.chunk, 'chunk', this.#render) ?? '');
       if (chunks.length > MAX_CHUNKS) chunks.shift();
     }
-    this.#send({ type: 'progress', task: taskView(task, this.#render) });
+    this.#log?.message(new ProgressMessage(task, this.#render));
+    if (this.#listeners.size > 0) this.#send({ type: 'progress', task: taskView(task, this.#render) });
   };
 
-  #track(id: TaskId): Tracked {
-    let tracked = this.#tracked.get(id);
-    if (!tracked) {
-      if (this.#tracked.size >= MAX_TRACKED) this.#prune();
-      tracked = { transitions: [], chunks: [] };
-      this.#tracked.set(id, tracked);
+  /** Moves the entry at `slot`, about to be overwritten, to its (still active) task's kept log. */
+  #keep(task: BackgroundTask, slot: number): void {
+    let kept = this.#kept.get(task);
+    if (!kept) {
+      if (this.#kept.size >= MAX_STREAMING) {
+        for (const held of this.#kept.keys()) if (this.#runner.getTask(held.id) !== held) this.#kept.delete(held);
+        // All still held: drop the oldest tenth, so the next scan is a tenth of the way off.
+        let drop = this.#kept.size >= MAX_STREAMING ? Math.ceil(MAX_STREAMING / 10) : 0;
+        for (const held of this.#kept.keys()) {
+          if (drop-- <= 0) break;
+          this.#kept.delete(held);
+        }
+      }
+      this.#kept.set(task, (kept = []));
     }
-    return tracked;
+    kept.push(this.#view(slot));
+    if (kept.length > MAX_LOG) kept.splice(1, 1); // keep the creation
   }
 
-  /** Drops the logs of tasks the runner no longer holds; if none, the oldest tenth. */
-  #prune(): void {
-    for (const id of this.#tracked.keys()) if (this.#runner.getTask(id) === undefined) this.#tracked.delete(id);
-    if (this.#tracked.size < MAX_TRACKED) return;
-    let drop = Math.ceil(MAX_TRACKED / 10);
-    for (const id of this.#tracked.keys()) {
+  /** Drops the streamed items of tasks the runner no longer holds; if none, the oldest tenth. */
+  #pruneChunks(): void {
+    for (const id of this.#chunks.keys()) if (this.#runner.getTask(id) === undefined) this.#chunks.delete(id);
+    if (this.#chunks.size < MAX_STREAMING) return;
+    let drop = Math.ceil(MAX_STREAMING / 10);
+    for (const id of this.#chunks.keys()) {
       if (drop-- <= 0) break;
-      this.#tracked.delete(id);
+      this.#chunks.delete(id);
     }
+  }
+
+  /**
+   * Transition `seq`'s event data: the same JSON `JSON.stringify({ type, task, from, to, event, at,
+   * attempt })` gives, `task` being the task's row now. `undefined` when it has left the log.
+   */
+  transitionData(seq: number, rows: RowCache): string | undefined {
+    if (seq > this.#seq || seq <= this.#seq - this.#capacity) return undefined;
+    const slot = seq & this.#mask;
+    const task = this.#tasks[slot]!;
+    const from = this.#froms[slot]!;
+    return `{"type":"transition","task":${rowJson(rows, task, this.#render)},"from":${from === null ? 'null' : `"${from}"`},"to":"${this.#tos[slot]!}","event":${JSON.stringify(this.#events[slot])},"at":${this.#ats[slot]!},"attempt":${this.#attempts[slot]!}}`;
+  }
+
+  #view(slot: number): TransitionView {
+    return { from: this.#froms[slot]!, to: this.#tos[slot]!, event: this.#events[slot]!, at: this.#ats[slot]!, attempt: this.#attempts[slot]! };
+  }
+
+  /**
+   * The task's log: its creation and its last transitions (`MAX_LOG` in all), read from the ring.
+   * When its creation has left the ring, what the task's timestamps tell stands in for the part lost.
+   */
+  #logOf(task: BackgroundTask): TransitionView[] {
+    const newest: TransitionView[] = [];
+    let creation: TransitionView | undefined;
+    let earliest = Infinity;
+    const oldest = Math.max(1, this.#seq - this.#capacity + 1);
+    for (let n = this.#seq; n >= oldest; n -= 1) {
+      const slot = n & this.#mask;
+      if (this.#tasks[slot] !== task) continue;
+      earliest = this.#ats[slot]!;
+      if (this.#froms[slot] === null) {
+        creation = this.#view(slot);
+        break;
+      }
+      if (newest.length < MAX_LOG - 1) newest.push(this.#view(slot));
+    }
+    newest.reverse();
+    if (creation) return [creation, ...newest];
+    const kept = this.#kept.get(task);
+    const older = kept ? kept : rebuiltLog(task).filter((t) => t.at < earliest);
+    const log = [...older, ...newest];
+    return log.length > MAX_LOG ? [log[0]!, ...log.slice(log.length - MAX_LOG + 1)] : log;
   }
 
   #send(message: SourceMessage): void {
@@ -110,6 +264,8 @@ export class RunnerSource implements DashboardSource {
     if (this.#attached) return;
     this.#attached = true;
     this.#counts.pending = this.#counts.running = this.#counts.retrying = 0;
+    // `rateLimit` is fixed at construction: read it once, not on every start.
+    this.#hasRate = this.#runner.config.rateLimit !== undefined;
     for (const record of this.#runner.listTasks({ status: ['pending', 'running', 'retrying'] })) {
       if (isActive(record.status)) this.#counts[record.status] += 1;
     }
@@ -133,6 +289,7 @@ export class RunnerSource implements DashboardSource {
   close(): void {
     this.#detach();
     this.#listeners.clear();
+    this.#log = undefined;
   }
 
   tasks(): TaskView[] {
@@ -142,17 +299,16 @@ export class RunnerSource implements DashboardSource {
   task(id: TaskId): TaskDetailView | undefined {
     const task = this.#runner.getTask(id);
     if (!task) return undefined;
-    const tracked = this.#tracked.get(id);
     return {
       ...taskView(task, this.#render),
-      transitions: tracked ? [...tracked.transitions] : rebuiltLog(task),
+      transitions: this.#logOf(task),
       attempts: task.attempts.map((a) => ({
         attempt: a.attempt,
         startedAt: a.startedAt,
         completedAt: a.completedAt,
         error: showError(a.error, this.#render) ?? { name: 'Error', message: '' },
       })),
-      recentChunks: tracked ? [...tracked.chunks] : [],
+      recentChunks: [...(this.#chunks.get(id) ?? [])],
       result: task.status === 'completed' ? showValue(task.result, 'result', this.#render) : null,
       metadata: Object.keys(task.metadata).length === 0 ? null : showValue(task.metadata, 'metadata', this.#render),
     };
@@ -188,22 +344,37 @@ export class RunnerSource implements DashboardSource {
 
   pause(): void {
     this.#runner.pause();
-    this.#send({ type: 'runner', runner: this.runner() });
+    this.#sendRunner();
   }
 
   resume(): void {
     this.#runner.resume();
-    this.#send({ type: 'runner', runner: this.runner() });
+    this.#sendRunner();
   }
 
   setConcurrency(n: number): void {
     this.#runner.setConcurrency(n);
-    this.#send({ type: 'runner', runner: this.runner() });
+    this.#sendRunner();
   }
 
+  #sendRunner(): void {
+    const message: SourceMessage = { type: 'runner', runner: this.runner() };
+    this.#log?.message(message);
+    this.#send(message);
+  }
+
+  /** Delivers every change as a {@link SourceMessage} (each transition's row built at once). */
   subscribe(listener: (message: SourceMessage) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** The event feed's way in: transitions as numbers into the log, rendered only when sent. */
+  subscribeLog(listener: LogListener): () => void {
+    this.#log = listener;
+    return () => {
+      if (this.#log === listener) this.#log = undefined;
+    };
   }
 }
 

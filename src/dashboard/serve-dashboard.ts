@@ -170,7 +170,7 @@ export async function serveDashboard(runner: BackgroundRunner | StoreHistory | D
   const render: Render = { maxLength: maxValueLength, redact: options.redact };
   const pollMs = isStoreHistory(runner) ? checkPositiveInteger('pollMs', runner.pollMs ?? 500) : 0;
   const runnerSource = isRunner(runner)
-    ? new RunnerSource(runner, render, readOnly)
+    ? new RunnerSource(runner, render, readOnly, historySize)
     : isStoreHistory(runner)
       ? new StoreSource(runner.store, render, readOnly)
       : undefined;

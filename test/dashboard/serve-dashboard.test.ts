@@ -204,6 +204,33 @@ describe('serveDashboard', () => {
     });
   });
 
+  describe("when a running task's transitions leave the log (#14)", () => {
+    it("still shows the task's whole log, creation first", async () => {
+      const { runner, dash, base } = await start({}, { maxConcurrentTasks: 10 });
+      const a = gate();
+      const task = await runner.submit(a.work, { name: 'long' });
+      // 11,000 tasks × 3 transitions: more than the 32,768 the log holds.
+      const others = 11_000;
+      let completed = 0;
+      const allCompleted = new Promise<void>((resolve) => {
+        runner.on('completed', () => {
+          if (++completed === others) resolve();
+        });
+      });
+      const noop = async () => undefined;
+      for (let i = 0; i < others; i += 1) void runner.submit(noop);
+      await allCompleted;
+      a.release('done');
+      await runner.onIdle();
+      const detail = (await (await fetch(`${base}/api/tasks/${task.id}`, { headers: bearer(dash) })).json()) as { transitions: { from: string | null; to: string; event: string }[] };
+      expect(detail.transitions.map((t) => [t.from, t.to, t.event])).toEqual([
+        [null, 'pending', 'submit'],
+        ['pending', 'running', expect.any(String)],
+        ['running', 'completed', 'done'],
+      ]);
+    });
+  });
+
   describe('/events', () => {
     it('starts with a snapshot, sends one event per transition, and resumes from Last-Event-ID', async () => {
       const { runner, dash, base } = await start();
@@ -238,6 +265,22 @@ describe('serveDashboard', () => {
       await client.open(`${base}/events`, { ...bearer(dash), 'last-event-id': '1' });
       const snapshot = await client.next((e) => e.event === 'snapshot');
       expect(JSON.parse(snapshot.data).tasks).toHaveLength(5);
+    });
+
+    it('sends one fresh snapshot instead of a burst larger than the history (#14)', async () => {
+      const { runner, dash, base } = await start({ historySize: 50 });
+      const client = new SseClient();
+      open.push(client);
+      await client.open(`${base}/events`, bearer(dash));
+      await client.next((e) => e.event === 'snapshot');
+      const noop = async () => undefined;
+      for (let i = 0; i < 100; i += 1) void runner.submit(noop);
+      await runner.onIdle();
+      const snapshot = await client.next((e) => e.event === 'snapshot' && client.events.indexOf(e) > 0);
+      expect(JSON.parse(snapshot.data).tasks.length).toBeGreaterThan(0);
+      // Fewer than the burst's 300 transitions went out one by one, and the ids stay resumable.
+      expect(client.events.filter((e) => e.event === 'transition').length).toBeLessThan(300);
+      expect(Number(snapshot.id)).toBeGreaterThanOrEqual(300);
     });
 
     it('coalesces progress and sends heartbeats', async () => {
