@@ -160,7 +160,14 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
     TArgs extends readonly [] | readonly unknown[] = [],
   >(
     fn: F & ArgsCheck<F, TArgs> & StreamingWork<TItem>,
-    options: WorkOptions<TArgs, Awaited<TCollected>, TItem> & { collect: (items: TItem[]) => TCollected },
+    options: Omit<WorkOptions<TArgs, Awaited<TCollected>, TItem>, 'onChunk'> & {
+      collect: (items: TItem[]) => TCollected;
+      /**
+       * Called with each streamed item as it arrives. Its `task` is still running (no result yet),
+       * so it is typed without one: that keeps `collect`'s result type, wherever `onChunk` is written.
+       */
+      onChunk?: ((chunk: TItem, task: BackgroundTask) => void) | undefined;
+    },
   ): Promise<BackgroundTask<Awaited<TCollected>>>;
   async submit<F extends WorkFunction<TArgs>, TArgs extends readonly [] | readonly unknown[] = []>(
     fn: F & ArgsCheck<F, TArgs>,

@@ -61,8 +61,19 @@ expectTypeOf(
     collect: (items) => items.join(' '),
     onChunk: (chunk, task) => {
       expectTypeOf(chunk).toEqualTypeOf<string>();
-      expectTypeOf(task).toEqualTypeOf<BackgroundTask<string>>();
+      expectTypeOf(task).toEqualTypeOf<BackgroundTask>();
     },
+  }),
+).resolves.toEqualTypeOf<BackgroundTask<string>>();
+// ...and in the other order: onChunk (using its task) written before collect
+expectTypeOf(
+  runner.submit(words, {
+    args: [3],
+    onChunk: (chunk, task) => {
+      expectTypeOf(chunk).toEqualTypeOf<string>();
+      expectTypeOf(task).toEqualTypeOf<BackgroundTask>();
+    },
+    collect: (items) => items.join(' '),
   }),
 ).resolves.toEqualTypeOf<BackgroundTask<string>>();
 expectTypeOf(
