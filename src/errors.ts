@@ -122,9 +122,10 @@ export class StoreLockedError extends RunnerError {
   readonly pid: number;
   /** The host the holder runs on. */
   readonly host: string;
-  constructor(location: string, pid: number, host: string) {
+  constructor(location: string, pid: number, host: string, message?: string) {
     super(
-      `The task store ${location} is in use by another runner (pid ${pid} on ${host}); stop that runner first, or give this one another store file`,
+      message ??
+        `The task store ${location} is in use by another runner (pid ${pid} on ${host}); stop that runner first, or give this one another store file`,
     );
     this.location = location;
     this.pid = pid;

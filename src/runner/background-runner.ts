@@ -534,6 +534,8 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
 
   #submit<TResult>(fn: unknown, options: SubmitOptions<TResult>): BackgroundTask<TResult> {
     if (this.#closing) throw new RunnerStoppedError('submit a task');
+    // A runner that lost its store's lock takes no new work: it could not record it.
+    if (this.#sync?.lost !== undefined) throw this.#sync.lost;
     let handler: string | undefined;
     if (typeof fn !== 'function') {
       if (typeof fn !== 'string') invalid('fn', 'a function or the name of a defined handler', fn);

@@ -100,6 +100,11 @@ export class StoreSync {
    * Resolves once `task`'s record is committed (at once when it already is, or when the store
    * was closed); rejects when its write failed (the runner has then cancelled the task).
    */
+  /** The lock lost to another runner (a `StoreLockedError`), if it was: nothing is written any more. */
+  get lost(): Error | undefined {
+    return this.#lost;
+  }
+
   saved(task: BackgroundTask): Promise<void> {
     if (this.#lost !== undefined) return Promise.reject(this.#unsavedError(task, this.#lost));
     if (!this.#dirty.has(task)) return Promise.resolve();

@@ -430,6 +430,14 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   #lockedError(lock = this.#lock()): StoreLockedError {
+    if (lock === undefined) {
+      return new StoreLockedError(
+        this.location,
+        0,
+        'no host',
+        `This runner no longer holds the lock of the task store ${this.location}: another runner took it over (and has released it since); start a new runner on the store to go on`,
+      );
+    }
     return new StoreLockedError(this.location, lock?.pid ?? 0, lock?.owner === this.#held?.owner ? 'this host (the lock was fenced)' : (lock?.host ?? 'an unknown host'));
   }
 
