@@ -37,7 +37,8 @@ Options:
 Tasks whose runner is gone show as orphaned (its process died: a new runner's recover() takes
 them over); as stale when its process exists but has stopped renewing its lock (stalled).
 
-Exit codes: 0 ok, 1 not found, 2 usage, 3 cancel requested but not confirmed.
+Exit codes: 0 ok, 1 not found or unreadable (no such task or file, not a tasklane database,
+corrupt rows skipped), 2 usage, 3 cancel requested but not confirmed.
 `;
 
 /** Where output goes; the tests and `main` share it. @internal */

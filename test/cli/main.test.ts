@@ -86,7 +86,7 @@ describe('tasklane CLI', () => {
     it('prints the usage and exits 0 with --help', async () => {
       const { code, stdout } = await cli(['--help']);
       expect(code).toBe(0);
-      expect(stdout).toContain('Exit codes: 0 ok, 1 not found, 2 usage, 3 cancel requested but not confirmed.');
+      expect(stdout).toContain('Exit codes: 0 ok, 1 not found or unreadable (no such task or file, not a tasklane database,\ncorrupt rows skipped), 2 usage, 3 cancel requested but not confirmed.');
     });
 
     it('exits 1 when the database file does not exist, without creating it', async () => {
