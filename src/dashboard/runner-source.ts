@@ -19,7 +19,7 @@ const isActive = (status: TaskStatus | null): status is ActiveStatus => status =
 const isStarted = (status: TaskStatus): boolean => status === 'running' || status === 'retrying';
 
 /** A task handle as a table row. */
-export function taskView(task: BackgroundTask, render: Render): TaskView {
+function taskView(task: BackgroundTask, render: Render): TaskView {
   return {
     id: task.id,
     name: task.name,
@@ -54,7 +54,7 @@ export interface LogListener {
 }
 
 /** A progress report: the task's row, rendered when it goes out (the feed keeps one per task per tick). @internal */
-export class ProgressMessage {
+class ProgressMessage {
   readonly type = 'progress' as const;
   readonly #task: BackgroundTask;
   readonly #render: Render;

@@ -78,7 +78,7 @@ export interface Render {
 }
 
 /** Cuts `text` to `max` characters, marking the cut. */
-export function truncate(text: string, max: number): string {
+function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
