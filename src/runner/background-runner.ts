@@ -31,6 +31,8 @@ import { createTaskRegistry } from './registry.js';
 import { fromStoredError, StoreSync } from './store-sync.js';
 import type { SubmitInfo } from './store-sync.js';
 import type { TaskRegistry } from './registry.js';
+import { RemoteWork } from '../backends/backend.js';
+import type { BackendSession } from '../backends/backend.js';
 
 /** What `runner.recover()` resolves with. */
 export interface RecoverResult {
@@ -87,6 +89,8 @@ export class BackgroundRunner {
   readonly #host: TaskHost;
   #registry: TaskRegistry | undefined;
   readonly #handlers = new Map<string, TaskFunction>();
+  /** Present only with a `backend`: its tasks run elsewhere and are mirrored here. */
+  readonly #backend: BackendSession | undefined;
   /** Present only with a `store`: every store-related cost sits behind `#sync !== undefined`. */
   readonly #sync: StoreSync | undefined;
   #idleWaiters: (() => void)[] = [];
@@ -168,12 +172,30 @@ export class BackgroundRunner {
     this.#host = {
       clock,
       materialize: (task) => this.#materialize(task),
-      cancel: (task, reason) => this.#cancel(task, reason),
+      cancel: (task, reason) => (this.#backend && !this.#closing ? this.cancelTask(task.id, reason) : this.#cancel(task, reason)),
     };
+    this.#backend = this.#config.backend?.connect({
+      dispatch: (taskId, event) => {
+        const task = this.#tasks.get(taskId);
+        if (task) this.#dispatch(task, event);
+      },
+      peek: (taskId) => {
+        const task = this.#tasks.get(taskId);
+        if (!task) return undefined;
+        const context = task._context;
+        return { status: task._status, failedAttempts: context.attempts.length, retryOnTimeout: context.retryOnTimeout };
+      },
+      activeIds: () => [...this.#tasks.values()].filter((task) => !task.isCompleted).map((task) => task.id),
+      handler: (name) => this.#handlers.get(name),
+      now: () => clock.now(),
+      concurrency: this.#config.maxConcurrentTasks,
+      rateLimit: this.#config.rateLimit,
+      report: (error) => this.#report(error, 'backend', undefined),
+    });
   }
 
   /** The options in force, defaults applied. */
-  get config(): Readonly<Omit<ResolvedConfig, 'clock' | 'inspect' | 'store' | 'onRecovered'>> {
+  get config(): Readonly<Omit<ResolvedConfig, 'clock' | 'inspect' | 'store' | 'onRecovered' | 'backend'>> {
     const { defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume } = this.#config;
     const { maxConcurrentTasks } = this.#supervisor.getSnapshot().context;
     return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume };
@@ -232,6 +254,7 @@ export class BackgroundRunner {
    */
   async submit<TResult = unknown>(name: string, options?: SubmitOptions<TResult>): Promise<BackgroundTask<TResult>>;
   async submit(fn: unknown, options: SubmitOptions = {}): Promise<BackgroundTask> {
+    if (this.#backend) return this.#submitRemote(this.#backend, fn, options);
     return this.#submit(fn, options);
   }
 
@@ -258,6 +281,7 @@ export class BackgroundRunner {
       throw new TypeError(`A handler named ${JSON.stringify(name)} is already defined; each name can be defined once per runner`);
     }
     this.#handlers.set(name, handler as TaskFunction);
+    this.#backend?.define(name);
     return this;
   }
 
@@ -277,6 +301,7 @@ export class BackgroundRunner {
     prompt: string,
     options: SubmitAgentOptions<TResult> = {},
   ): Promise<BackgroundTask<TResult>> {
+    if (this.#backend) throw remoteNeedsName('submitAgent(agent, prompt)');
     if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
     const { method, work } = agentWork(agent);
     const agentName = (agent as { name?: unknown }).name;
@@ -389,6 +414,8 @@ export class BackgroundRunner {
    */
   async cancelTask(id: TaskId, reason?: string): Promise<boolean> {
     const task = this.#tasks.get(id);
+    // A remote task ends when the backend says so (a waiting job removed, a running one aborted where it runs).
+    if (this.#backend && !this.#closing) return task?.isCompleted ? false : this.#backend.cancel(id, reason);
     return task ? this.#cancel(task, reason) : false;
   }
 
@@ -398,6 +425,12 @@ export class BackgroundRunner {
    * Resolves with how many were cancelled.
    */
   async cancelAll(reason?: string): Promise<number> {
+    const backend = this.#backend;
+    if (backend && !this.#closing) {
+      const pending = [...this.#tasks.values()].filter((task) => !task.isCompleted);
+      const results = await Promise.all(pending.map((task) => backend.cancel(task.id, reason)));
+      return results.filter(Boolean).length;
+    }
     return this.#cancelEverything(reason);
   }
 
@@ -458,6 +491,13 @@ export class BackgroundRunner {
     if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
     const timeout = checkTimeout('timeout', options.timeout);
     if (this.#stopped) return;
+    if (this.#backend) {
+      // The worker side: running jobs finish (or are handed back past `timeout`); no new job is taken.
+      // Remote tasks this runner submitted keep running elsewhere: with `drain` the wait below
+      // follows them to the end, else their mirrors here end `cancelled` (the jobs are not cancelled).
+      await this.#backend.stop({ drain: options.drain === true, timeout });
+      if (this.#stopped) return;
+    }
     if (options.drain) {
       const first = !this.#closing;
       this.#closing = true;
@@ -614,6 +654,65 @@ export class BackgroundRunner {
     return task;
   }
 
+  /**
+   * Submits a named task to the backend: held here `pending` as a mirror whose `execute` is the
+   * remote job ({@link RemoteWork}), driven by the backend's events through the same chart.
+   */
+  async #submitRemote(backend: BackendSession, name: unknown, options: SubmitOptions): Promise<BackgroundTask> {
+    if (this.#closing) throw new RunnerStoppedError('submit a task');
+    if (typeof name !== 'string') {
+      if (typeof name === 'function') throw remoteNeedsName('submit(fn)');
+      invalid('fn', 'the name of a handler defined in a worker process', name);
+    }
+    if (name === '') invalid('name', 'a non-empty string', name);
+    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+    const { args = [], onComplete, onProgress, onChunk, metadata = {}, priority = 0, retries = 0, retryOnTimeout = true } = options;
+    if (!Array.isArray(args)) invalid('args', 'an array', args);
+    checkJsonArgs(args);
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) invalid('name', 'a non-empty string', options.name);
+    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
+    checkFunction('onComplete', onComplete);
+    checkFunction('onProgress', onProgress);
+    checkFunction('onChunk', onChunk);
+    if (options.collect !== undefined) invalid('collect', 'undefined with a `backend` (a worker returns the result)', options.collect);
+    const timeout = 'timeout' in options ? checkTimeout('timeout', options.timeout) : this.#config.defaultTimeout;
+    if (typeof priority !== 'number' || !Number.isFinite(priority)) invalid('priority', 'a finite number', priority);
+    checkNonNegativeInteger('retries', retries);
+    if (typeof retryOnTimeout !== 'boolean') invalid('retryOnTimeout', 'a boolean', retryOnTimeout);
+    const backoff = checkBackoff(options.backoff);
+    if (this.#pending >= this.#config.maxQueueSize) throw new QueueFullError(this.#config.maxQueueSize);
+    const taskId = randomUUID();
+    const context = initialTaskContext({
+      taskId,
+      name: options.name ?? name,
+      // The worker enforces the timeout; the mirror arms no timer of its own.
+      timeout: undefined,
+      metadata,
+      createdAt: this.#config.clock.now(),
+      work: new RemoteWork(taskId, name, args, timeout),
+      maxAttempts: retries + 1,
+      backoff,
+      retryOnTimeout,
+    });
+    const task = new BackgroundTask(this.#host, context, onComplete, onProgress, onChunk);
+    this.#tasks.set(taskId, task);
+    if (this.#config.inspect) this.#materialize(task);
+    this.#registry?.trigger.upsert({ summary: task._summary() });
+    this.#active += 1;
+    this.#pending += 1;
+    try {
+      await backend.submit({ taskId, handler: name, args: [...args], name: context.name, timeout, maxAttempts: retries + 1, backoff: context.backoff, retryOnTimeout, priority, metadata });
+    } catch (error) {
+      // Never queued: end the mirror and forget it, so the caller's rejection is the only trace.
+      this.#cancel(task, 'the backend refused the task');
+      this.#tasks.delete(taskId);
+      this.#registry?.trigger.remove({ taskId });
+      throw error;
+    }
+    if (this.#listens('submitted')) this.#emit('submitted', { task });
+    return task;
+  }
+
   /** Makes a new pending task known to the runner and queues it. */
   #enqueue(task: BackgroundTask, priority: number, group: string | undefined): void {
     this.#tasks.set(task.id, task);
@@ -710,7 +809,8 @@ export class BackgroundRunner {
       else if (status === 'lost') this.#emit('lost', { task, error: context.error! });
       else this.#emit('cancelled', { task });
     }
-    if (previous === 'pending') this.#tell('withdrawn', task.id);
+    // A remote task never held a slot here: the supervisor only schedules its cleanup.
+    if (previous === 'pending' || this.#backend) this.#tell('withdrawn', task.id);
     else this.#tell('settled', task.id);
     this.#active -= 1;
     if (this.#active === 0) this.#idle();
@@ -887,7 +987,7 @@ export class BackgroundRunner {
 
   #report(
     error: unknown,
-    source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store',
+    source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store' | 'backend',
     taskId: TaskId | undefined,
   ): void {
     if (this.#emitter.listenerCount('error') > 0) {
@@ -928,6 +1028,13 @@ function restoredContext(row: StoredTask, work: unknown, requeue: boolean): Task
 /** The context after ending a stored active task with `cancel` or `lose`, through the machine's own transition. */
 function updatesAfter(row: StoredTask, event: Extract<TaskMachineEvent, { type: 'cancel' | 'lose' }>): TaskMachineContext {
   return transitionTask('pending', restoredContext(row, null, false), event)![1];
+}
+
+/** The TypeError for work a remote backend cannot carry to another process. */
+function remoteNeedsName(call: string): TypeError {
+  return new TypeError(
+    `${call} cannot run on a remote backend: functions do not cross processes. define() a handler in the worker process (runner.define('name', fn)) and submit it by name: runner.submit('name', { args })`,
+  );
 }
 
 function unref<T>(handle: T): T {

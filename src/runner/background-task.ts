@@ -32,7 +32,7 @@ export interface TaskRecord {
 export interface TaskHost {
   readonly clock: Required<RunnerClock>;
   materialize(task: BackgroundTask): TaskActor;
-  cancel(task: BackgroundTask, reason: string | undefined): boolean;
+  cancel(task: BackgroundTask, reason: string | undefined): boolean | Promise<boolean>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

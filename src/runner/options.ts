@@ -4,6 +4,7 @@ import { checkFunction, checkPositiveInteger, checkTimeout, invalid, MAX_DELAY_M
 import type { Backoff } from '../machines/task-machine.js';
 import type { RateLimit } from '../machines/rate-window.js';
 import type { TaskStore } from '../store/task-store.js';
+import type { Backend } from '../backends/backend.js';
 import type { BackgroundTask } from './background-task.js';
 
 
@@ -95,6 +96,14 @@ export interface BackgroundConfig {
    * `onComplete` died with the process). The `'recovered'` event gets the same tasks.
    */
   onRecovered?: ((task: BackgroundTask) => void) | undefined;
+  /**
+   * Where tasks run when not in this process: `bullmqBackend({ connection })` from
+   * `tasklane/bullmq` runs them on BullMQ workers in any process. With a backend, tasks are
+   * submitted by name (`define()` a handler in the worker processes); `maxConcurrentTasks` is how
+   * many this process runs at once and `rateLimit` holds across every process.
+   * @defaultValue undefined (tasks run in this process)
+   */
+  backend?: Backend | undefined;
 }
 
 /** @internal Options after defaults and validation. */
@@ -111,6 +120,7 @@ export interface ResolvedConfig {
   store: TaskStore | undefined;
   resume: 'requeue' | 'mark-lost';
   onRecovered: ((task: BackgroundTask) => void) | undefined;
+  backend: Backend | undefined;
 }
 
 /**
@@ -254,6 +264,11 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   }
   if (resume !== 'requeue' && resume !== 'mark-lost') invalid('resume', "'requeue' or 'mark-lost'", resume);
   checkFunction('onRecovered', onRecovered);
+  const { backend } = options;
+  if (backend !== undefined && (backend === null || typeof backend !== 'object' || typeof backend.connect !== 'function')) {
+    invalid('backend', "a Backend, e.g. bullmqBackend({ connection }) from 'tasklane/bullmq'", backend);
+  }
+  if (backend !== undefined && store !== undefined) invalid('store', 'undefined when a `backend` is given (the backend keeps the tasks)', store);
   const resolvedClock: Required<RunnerClock> = clock
     ? {
         setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
@@ -274,5 +289,6 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
     store,
     resume,
     onRecovered,
+    backend,
   };
 }
