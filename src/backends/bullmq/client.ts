@@ -143,6 +143,8 @@ export class BullmqClient {
     let channel = this.#channels.get(name);
     if (channel) return channel;
     const queue = openQueue(this.#options, name);
+    // Each add in flight waits on the queue's connection with a listener of its own.
+    queue.setMaxListeners(0);
     const ready = this.#openReader(queue);
     // A failed open is reported to whoever awaits `ready`; keep it from being unhandled meanwhile.
     ready.catch(() => undefined);
