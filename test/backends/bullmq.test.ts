@@ -2,6 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BackgroundRunner, NonRetryableError, TaskCancelledError, TaskTimeoutError } from '../../src/index.js';
 import type { TaskContext, TaskSnapshot, TaskStatus } from '../../src/index.js';
 import { bullmqBackend } from '../../src/backends/bullmq/bullmq-backend.js';
+import { createServer, Socket as NetSocket } from 'node:net';
+import type { Socket } from 'node:net';
+import { Redis } from 'ioredis';
 import { hasRedis, startRedis } from '../helpers/redis.js';
 import type { RedisServer } from '../helpers/redis.js';
 
@@ -175,11 +178,100 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
     });
   });
 
+  describe('when several processes share the work', () => {
+    it('cancels a running job from a runner that does not hold the task', async () => {
+      const { worker, client, backend } = pair();
+      worker.define('forever', (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
+      const task = await client.submit('forever');
+      await until(client, () => task.status === 'running');
+      const bystander = new BackgroundRunner({ backend });
+      runners.push(bystander);
+      await expect(bystander.cancelTask(task.id, 'from elsewhere')).resolves.toBe(true);
+      await expect(task.wait()).rejects.toBeInstanceOf(TaskCancelledError);
+      await expect(bystander.cancelTask('no-such-task')).resolves.toBe(false);
+    });
+
+    it('holds globalConcurrency across worker runners', async () => {
+      count += 1;
+      const backend = bullmqBackend({ connection: redis.connection, prefix: `t${count}`, globalConcurrency: 1 });
+      const workers = [new BackgroundRunner({ backend, maxConcurrentTasks: 3 }), new BackgroundRunner({ backend, maxConcurrentTasks: 3 })];
+      const client = new BackgroundRunner({ backend });
+      runners.push(...workers, client);
+      let running = 0;
+      let most = 0;
+      for (const worker of workers) {
+        worker.define('one-at-a-time', async () => {
+          running += 1;
+          most = Math.max(most, running);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          running -= 1;
+        });
+      }
+      const tasks = await Promise.all(Array.from({ length: 8 }, () => client.submit('one-at-a-time')));
+      await Promise.all(tasks.map((task) => task.wait()));
+      expect(most).toBe(1);
+    });
+
+    it('holds the rateLimit across worker runners', async () => {
+      count += 1;
+      const backend = bullmqBackend({ connection: redis.connection, prefix: `t${count}` });
+      const rateLimit = { max: 2, interval: 300 };
+      const workers = [new BackgroundRunner({ backend, rateLimit }), new BackgroundRunner({ backend, rateLimit })];
+      const client = new BackgroundRunner({ backend });
+      runners.push(...workers, client);
+      const starts: number[] = [];
+      for (const worker of workers) worker.define('limited', async () => void starts.push(Date.now()));
+      const tasks = await Promise.all(Array.from({ length: 6 }, () => client.submit('limited')));
+      await Promise.all(tasks.map((task) => task.wait()));
+      starts.sort((a, b) => a - b);
+      // Any 3 consecutive starts span at least one window: a slow machine only spreads them more.
+      for (let i = 2; i < starts.length; i += 1) expect(starts[i]! - starts[i - 2]!).toBeGreaterThanOrEqual(rateLimit.interval - 20);
+    });
+  });
+
+  describe('when the client loses its connection', () => {
+    it('reads the outcome it missed from the job once it reconnects', async () => {
+      const proxy = await startProxy(redis.port);
+      try {
+        count += 1;
+        const prefix = `t${count}`;
+        const worker = new BackgroundRunner({ backend: bullmqBackend({ connection: redis.connection, prefix }) });
+        const client = new BackgroundRunner({ backend: bullmqBackend({ connection: { host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: null }, prefix }) });
+        client.on('error', () => undefined); // connection resets are reported; this test expects them
+        runners.push(worker, client);
+        let release!: () => void;
+        worker.define('gated', () => new Promise<string>((resolve) => (release = () => resolve('finished while away'))));
+        const task = await client.submit<string>('gated');
+        await until(client, () => task.status === 'running');
+        proxy.down();
+        release();
+        // The outcome's event is gone from the stream: only the job itself still says it.
+        const admin = new Redis(redis.connection);
+        await expect.poll(() => admin.hget(`${prefix}:gated:${task.id}`, 'finishedOn')).not.toBeNull();
+        await admin.xtrim(`${prefix}:gated:events`, 'MAXLEN', 0);
+        await admin.quit();
+        proxy.up();
+        await expect(task.wait()).resolves.toBe('finished while away');
+      } finally {
+        proxy.close();
+      }
+    });
+  });
+
   describe('when the work cannot cross processes', () => {
     it('refuses submit(fn) and submitAgent with a TypeError that says to define() and submit by name', async () => {
       const { client } = pair();
       await expect(client.submit(async () => 1)).rejects.toThrow(/define\(\) a handler.*submit it by name/);
       await expect(client.submitAgent({ start: async () => 'x' }, 'hi')).rejects.toBeInstanceOf(TypeError);
+    });
+
+    it('refuses a task name with `:` and bad backend options, naming the option', async () => {
+      const { client, worker } = pair();
+      await expect(client.submit('a:b')).rejects.toThrow(/without `:`/);
+      expect(() => worker.define('a:b', async () => 1)).toThrow(/without `:`/);
+      expect(() => bullmqBackend({ connection: undefined as never })).toThrow(/Expected `connection`/);
+      expect(() => bullmqBackend({ connection: redis.connection, globalConcurrency: 0 })).toThrow('Expected `globalConcurrency` to be a positive integer, got `0` (number)');
+      expect(() => new BackgroundRunner({ backend: {} as never })).toThrow(/Expected `backend`/);
     });
 
     it('refuses arguments that are not JSON data at submit', async () => {
@@ -188,3 +280,38 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
     });
   });
 });
+
+/** A TCP proxy to Redis that can drop every connection (`down`) and let them back (`up`). */
+async function startProxy(target: number): Promise<{ port: number; down(): void; up(): void; close(): void }> {
+  const sockets = new Set<Socket>();
+  let isDown = false;
+  const server = createServer((inbound) => {
+    if (isDown) return inbound.destroy();
+    const outbound = new NetSocket();
+    outbound.connect(target, '127.0.0.1');
+    for (const socket of [inbound, outbound]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    inbound.pipe(outbound).pipe(inbound);
+    inbound.on('close', () => outbound.destroy());
+    outbound.on('close', () => inbound.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    down: () => {
+      isDown = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    up: () => {
+      isDown = false;
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}

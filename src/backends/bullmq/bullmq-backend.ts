@@ -7,7 +7,8 @@ import type { Backend, BackendHost, BackendSession } from '../backend.js';
 import { invalid, checkPositiveInteger } from '../../validate.js';
 import { BullmqClient } from './client.js';
 import { BullmqWorkers } from './workers.js';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 
 /** Options of {@link bullmqBackend}. */
 export interface BullmqBackendOptions {
@@ -139,5 +140,15 @@ export function cancelKey(prefix: string, taskId: string): string {
   return `${prefix}:tasklane:cancelled:${taskId}`;
 }
 
-/** @internal The ioredis class of the connection, for the pub/sub connections tasklane adds. */
-export type RedisClient = Redis;
+/** @internal The set of queue names tasks were submitted to under `prefix`. */
+export function queuesKey(prefix: string): string {
+  return `${prefix}:tasklane:queues`;
+}
+
+/** @internal A connection of tasklane's own (pub/sub, look-ups): a duplicate of a given client, else a new one. */
+export function openRedis(options: ResolvedBullmqOptions, host: BackendHost): Redis {
+  const { connection } = options;
+  const redis = connection instanceof Redis ? connection.duplicate() : new Redis({ ...(connection as RedisOptions), maxRetriesPerRequest: null });
+  redis.on('error', (error) => host.report(error));
+  return redis;
+}

@@ -10,7 +10,7 @@ import type { TaskMachineEvent } from '../../machines/task-machine.js';
 import type { TaskId } from '../../types.js';
 import { decodeFailure, isWireProgress, toBullmqPriority } from './codec.js';
 import type { DecodedFailure } from './codec.js';
-import { cancelChannel, cancelKey, openQueue } from './bullmq-backend.js';
+import { cancelChannel, cancelKey, openQueue, openRedis, queuesKey } from './bullmq-backend.js';
 import type { ResolvedBullmqOptions } from './bullmq-backend.js';
 
 /** What a job carries in its `data`: everything a worker needs to run the task like a local one. */
@@ -51,6 +51,8 @@ export class BullmqClient {
   readonly #inbox: StreamEvent[] = [];
   #draining = false;
   #closed = false;
+  /** A plain connection for look-ups outside any queue, opened on first use. */
+  #adminClient: Redis | undefined;
 
   constructor(options: ResolvedBullmqOptions, host: BackendHost) {
     this.#options = options;
@@ -135,7 +137,12 @@ export class BullmqClient {
     for (const channel of this.#channels.values()) {
       closing.push(channel.ready.then((events) => events.close(), () => undefined), channel.queue.close());
     }
+    if (this.#adminClient) closing.push(this.#adminClient.quit());
     await Promise.allSettled(closing);
+  }
+
+  #admin(): Redis {
+    return (this.#adminClient ??= openRedis(this.#options, this.#host));
   }
 
   /** The queue and its reader for `name`, opened on first use. */
@@ -159,6 +166,8 @@ export class BullmqClient {
     // those between this call and the reader's first blocking read (bullmq#2874).
     const last = (await redis.xrevrange(queue.keys.events!, '+', '-', 'COUNT', 1)) as [string, string[]][];
     const lastEventId = last[0]?.[0] ?? '0-0';
+    // Known to every process of this prefix, so one that holds no task of this queue can still cancel it.
+    await redis.sadd(queuesKey(this.#options.prefix), queue.name);
     const events = new QueueEvents(queue.name, { connection: this.#options.connection, prefix: this.#options.prefix, lastEventId });
     events.on('error', (error) => this.#host.report(error));
     events.on('active', ({ jobId }) => this.#push({ type: 'active', jobId }));
@@ -291,7 +300,10 @@ export class BullmqClient {
   /** The job, in the queue this process submitted it to, else in any queue it knows. */
   async #find(taskId: TaskId, definedNames: Iterable<string>): Promise<{ job: Job; queue: Queue } | undefined> {
     const known = this.#queueOf.get(taskId);
-    const names = known !== undefined ? [known] : [...new Set([...this.#channels.keys(), ...definedNames])];
+    let names = known !== undefined ? [known] : [...new Set([...this.#channels.keys(), ...definedNames])];
+    if (known === undefined) {
+      names = [...new Set([...names, ...(await this.#admin().smembers(queuesKey(this.#options.prefix)))])];
+    }
     for (const name of names) {
       const { queue } = this.#channel(name);
       const job = (await queue.getJob(taskId)) as Job | undefined;

@@ -3,14 +3,14 @@
  * processor runs the runner's handler with a `TaskContext` like a local task's — a signal that
  * really aborts on cancel and timeout, an attempt number, coalesced progress.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Job, Queue } from 'bullmq';
 import { describe, isNonRetryable, TaskCancelledError, TaskTimeoutError, toError } from '../../errors.js';
 import { backoffDelay } from '../../machines/task-machine.js';
 import type { TaskContext, TaskId } from '../../types.js';
 import type { BackendHost } from '../backend.js';
-import { cancelChannel, cancelKey, openQueue } from './bullmq-backend.js';
+import { cancelChannel, cancelKey, openQueue, openRedis } from './bullmq-backend.js';
 import type { ResolvedBullmqOptions } from './bullmq-backend.js';
 import type { JobData } from './client.js';
 import { encodeError } from './codec.js';
@@ -105,10 +105,7 @@ export class BullmqWorkers {
 
   #listenForCancels(): void {
     if (this.#subscriber) return;
-    const { connection } = this.#options;
-    const subscriber =
-      connection instanceof Redis ? connection.duplicate() : new Redis({ ...(connection as object), maxRetriesPerRequest: null, lazyConnect: false });
-    subscriber.on('error', (error) => this.#host.report(error));
+    const subscriber = openRedis(this.#options, this.#host);
     subscriber.subscribe(cancelChannel(this.#options.prefix)).catch((error: unknown) => this.#host.report(error));
     subscriber.on('message', (_channel: string, message: string) => {
       let request: { id: string; reason: string | null };
