@@ -6,7 +6,6 @@ import { QueueEvents } from 'bullmq';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BackendHost, RemoteSubmission } from '../backend.js';
-import type { TaskMachineEvent } from '../../machines/task-machine.js';
 import type { TaskId } from '../../types.js';
 import { decodeFailure, isWireProgress, toBullmqPriority } from './codec.js';
 import type { DecodedFailure } from './codec.js';
@@ -285,9 +284,13 @@ export class BullmqClient {
 
   #failedAttempt(taskId: TaskId, job: Job): void {
     const failure = decodeFailure(taskId, job.failedReason);
+    // Read after the job already failed for good (its `failed` event may follow): that is the outcome.
+    if (job.finishedOn != null || failure.kind !== 'error') {
+      this.#finalFailure(taskId, failure);
+      return;
+    }
     this.#toRunning(taskId);
-    const error = failure.kind === 'error' ? failure.error : failure.kind === 'lost' ? failure.error : new Error('cancelled');
-    this.#host.dispatch(taskId, { type: 'error', error, at: job.finishedOn ?? this.#host.now() } satisfies TaskMachineEvent);
+    this.#host.dispatch(taskId, { type: 'error', error: failure.error, at: this.#host.now() });
   }
 
   /** Brings the mirror to `running` before an outcome, whatever events it missed on the way. */
