@@ -64,11 +64,14 @@ export interface BackendSession {
   /** `define(name)` was called: from now on this process runs tasks of that name. */
   define(name: string): void;
   /**
-   * Stops this process's part: no more jobs are taken; with `drain`, running handlers may finish
-   * until `timeout` ms pass, after which they are aborted and their jobs handed back to the queue
-   * without using up an attempt. Then closes every connection. Idempotent.
+   * Stops this process's work: no more jobs are taken; with `drain`, running handlers may finish
+   * until `timeout` ms pass, after which (or at once without `drain`) they are aborted and their
+   * jobs handed back to the queue without using up an attempt. Tasks this runner submitted keep
+   * being reported until {@link BackendSession.close}. Idempotent.
    */
   stop(options: { drain: boolean; timeout: number | undefined }): Promise<void>;
+  /** Closes every connection: nothing is reported after it. Idempotent. */
+  close(): Promise<void>;
 }
 
 /**

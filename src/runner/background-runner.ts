@@ -461,6 +461,14 @@ export class BackgroundRunner {
     return this.tasks;
   }
 
+  /** Resolves when the runner is idle or `timeout` ms have passed, whichever comes first. */
+  async #idleWithin(timeout: number | undefined): Promise<void> {
+    if (timeout === undefined) return this.onIdle();
+    let timer: unknown;
+    await Promise.race([this.onIdle(), new Promise<void>((resolve) => (timer = unref(this.#config.clock.setTimeout(() => resolve(), timeout))))]);
+    this.#config.clock.clearTimeout(timer);
+  }
+
   /** Resolves when nothing is pending or running (at once if that is so now). */
   async onIdle(): Promise<void> {
     if (this.isIdle) return;
@@ -491,12 +499,18 @@ export class BackgroundRunner {
     if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
     const timeout = checkTimeout('timeout', options.timeout);
     if (this.#stopped) return;
-    if (this.#backend) {
-      // The worker side: running jobs finish (or are handed back past `timeout`); no new job is taken.
-      // Remote tasks this runner submitted keep running elsewhere: with `drain` the wait below
-      // follows them to the end, else their mirrors here end `cancelled` (the jobs are not cancelled).
-      await this.#backend.stop({ drain: options.drain === true, timeout });
+    const backend = this.#backend;
+    if (backend) {
+      this.#closing = true;
+      // Remote tasks this runner submitted run elsewhere: with `drain` wait for them (up to
+      // `timeout`) while the worker side lets its handlers finish or hands their jobs back.
+      const mirrorsDone = options.drain ? this.#idleWithin(timeout) : undefined;
+      await backend.stop({ drain: options.drain === true, timeout });
+      await mirrorsDone;
+      await backend.close();
       if (this.#stopped) return;
+      // Mirrors still unfinished end `cancelled` here; their jobs are not cancelled.
+      options = { ...options, drain: false };
     }
     if (options.drain) {
       const first = !this.#closing;
@@ -700,6 +714,8 @@ export class BackgroundRunner {
     this.#registry?.trigger.upsert({ summary: task._summary() });
     this.#active += 1;
     this.#pending += 1;
+    // Announced before the job exists, so `submitted` always comes before `started`.
+    if (this.#listens('submitted')) this.#emit('submitted', { task });
     try {
       await backend.submit({ taskId, handler: name, args: [...args], name: context.name, timeout, maxAttempts: retries + 1, backoff: context.backoff, retryOnTimeout, priority, metadata });
     } catch (error) {
@@ -709,7 +725,6 @@ export class BackgroundRunner {
       this.#registry?.trigger.remove({ taskId });
       throw error;
     }
-    if (this.#listens('submitted')) this.#emit('submitted', { task });
     return task;
   }
 

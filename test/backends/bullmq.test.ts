@@ -229,6 +229,35 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
     });
   });
 
+  describe('when a client stops', () => {
+    it('with drain, waits for the tasks it submitted to finish elsewhere', async () => {
+      const { worker, client } = pair();
+      worker.define('short', async (ctx: TaskContext) => {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return ctx.taskId;
+      });
+      const task = await client.submit('short');
+      await client.stop({ drain: true });
+      expect(task.status).toBe('completed');
+      expect(task.result).toBe(task.id);
+    });
+
+    it('without drain, stops watching: the mirror ends cancelled, the job still runs', async () => {
+      const { worker, client } = pair();
+      let release!: () => void;
+      const finished = new Promise<string>((resolve) => {
+        worker.define('keeps-going', () => new Promise<void>((r) => (release = r)).then(() => resolve('ran to the end')));
+      });
+      const task = await client.submit('keeps-going');
+      await until(client, () => task.status === 'running');
+      await client.stop();
+      expect(task.status).toBe('cancelled');
+      release();
+      await expect(finished).resolves.toBe('ran to the end');
+      await expect(client.submit('keeps-going')).rejects.toThrow(/stop/);
+    });
+  });
+
   describe('when the client loses its connection', () => {
     it('reads the outcome it missed from the job once it reconnects', async () => {
       const proxy = await startProxy(redis.port);

@@ -121,6 +121,9 @@ class BullmqSession implements BackendSession {
 
   async stop(options: { drain: boolean; timeout: number | undefined }): Promise<void> {
     await this.#workers.stop(options);
+  }
+
+  async close(): Promise<void> {
     await this.#client.close();
   }
 }
