@@ -1,14 +1,15 @@
 /**
  * `tasklane/bullmq`: the runner's tasks on BullMQ and Redis, across processes and machines.
  */
-import { Queue } from 'bullmq';
 import type { ConnectionOptions, WorkerOptions } from 'bullmq';
 import type { Backend, BackendHost, BackendSession } from '../backend.js';
+import { checkQueueName } from './connections.js';
+import type { ResolvedBullmqOptions } from './connections.js';
 import { invalid, checkPositiveInteger } from '../../validate.js';
 import { BullmqClient } from './client.js';
 import { BullmqWorkers } from './workers.js';
-import { Redis } from 'ioredis';
-import type { RedisOptions } from 'ioredis';
+
+export type { Backend } from '../backend.js';
 
 /** Options of {@link bullmqBackend}. */
 export interface BullmqBackendOptions {
@@ -35,15 +36,6 @@ export interface BullmqBackendOptions {
    * their outcome. @defaultValue 86_400 (one day)
    */
   readonly keepFinishedFor?: number | undefined;
-}
-
-/** @internal Options with defaults applied. */
-export interface ResolvedBullmqOptions {
-  readonly connection: ConnectionOptions;
-  readonly prefix: string;
-  readonly workerOptions: Omit<WorkerOptions, 'connection' | 'prefix' | 'concurrency' | 'autorun'>;
-  readonly globalConcurrency: number | undefined;
-  readonly keepFinishedFor: number;
 }
 
 /**
@@ -88,13 +80,6 @@ export function bullmqBackend(options: BullmqBackendOptions): Backend {
   };
 }
 
-/** @internal Checks a task name for use as a BullMQ queue name. */
-export function checkQueueName(name: string): void {
-  if (name.includes(':')) {
-    throw new TypeError(`Expected \`name\` to be a task name without \`:\` (it names a BullMQ queue), got ${JSON.stringify(name)}`);
-  }
-}
-
 /** One runner's link: the client half (submit, watch, cancel) and the worker half (run handlers). */
 class BullmqSession implements BackendSession {
   readonly #client: BullmqClient;
@@ -126,32 +111,4 @@ class BullmqSession implements BackendSession {
   async close(): Promise<void> {
     await this.#client.close();
   }
-}
-
-/** @internal Opens a BullMQ queue handle with the backend's connection and prefix. */
-export function openQueue(options: ResolvedBullmqOptions, name: string): Queue {
-  return new Queue(name, { connection: options.connection, prefix: options.prefix });
-}
-
-/** @internal The pub/sub channel cancel requests travel on. */
-export function cancelChannel(prefix: string): string {
-  return `${prefix}:tasklane:cancel`;
-}
-
-/** @internal The key that remembers a cancel request for a job that may run again later. */
-export function cancelKey(prefix: string, taskId: string): string {
-  return `${prefix}:tasklane:cancelled:${taskId}`;
-}
-
-/** @internal The set of queue names tasks were submitted to under `prefix`. */
-export function queuesKey(prefix: string): string {
-  return `${prefix}:tasklane:queues`;
-}
-
-/** @internal A connection of tasklane's own (pub/sub, look-ups): a duplicate of a given client, else a new one. */
-export function openRedis(options: ResolvedBullmqOptions, host: BackendHost): Redis {
-  const { connection } = options;
-  const redis = connection instanceof Redis ? connection.duplicate() : new Redis({ ...(connection as RedisOptions), maxRetriesPerRequest: null });
-  redis.on('error', (error) => host.report(error));
-  return redis;
 }

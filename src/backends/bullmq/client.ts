@@ -9,8 +9,8 @@ import type { BackendHost, RemoteSubmission } from '../backend.js';
 import type { TaskId } from '../../types.js';
 import { decodeFailure, isWireProgress, toBullmqPriority } from './codec.js';
 import type { DecodedFailure } from './codec.js';
-import { cancelChannel, cancelKey, openQueue, openRedis, queuesKey } from './bullmq-backend.js';
-import type { ResolvedBullmqOptions } from './bullmq-backend.js';
+import { cancelChannel, cancelKey, openQueue, openRedis, queuesKey } from './connections.js';
+import type { ResolvedBullmqOptions } from './connections.js';
 
 /** What a job carries in its `data`: everything a worker needs to run the task like a local one. */
 export interface JobData {

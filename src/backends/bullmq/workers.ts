@@ -10,8 +10,8 @@ import { describe, isNonRetryable, TaskCancelledError, TaskTimeoutError, toError
 import { backoffDelay } from '../../machines/task-machine.js';
 import type { TaskContext, TaskId } from '../../types.js';
 import type { BackendHost } from '../backend.js';
-import { cancelChannel, cancelKey, openQueue, openRedis } from './bullmq-backend.js';
-import type { ResolvedBullmqOptions } from './bullmq-backend.js';
+import { cancelChannel, cancelKey, openQueue, openRedis } from './connections.js';
+import type { ResolvedBullmqOptions } from './connections.js';
 import type { JobData } from './client.js';
 import { encodeError } from './codec.js';
 import type { WireProgress } from './codec.js';
