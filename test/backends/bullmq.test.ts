@@ -66,6 +66,33 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
       expect(task.attempt).toBe(1);
     });
 
+    it('gives a remote task a real task actor that follows the job (the same chart, another execute)', async () => {
+      const { worker, client } = pair();
+      let release!: () => void;
+      worker.define('gated', () => new Promise<string>((resolve) => (release = () => resolve('done'))));
+      const task = await client.submit('gated');
+      const actor = task.actor; // observed from now on: the runner steps the actor, not the record
+      const seen: string[] = [];
+      actor.subscribe((snapshot) => seen.push(snapshot.value));
+      await until(client, () => task.status === 'running');
+      release();
+      await expect(task.wait()).resolves.toBe('done');
+      expect(actor.getSnapshot().value).toBe('completed');
+      expect(seen.at(-1)).toBe('completed');
+    });
+
+    it('misses no event of a job that finishes right after a fresh client submits it (bullmq#2874)', async () => {
+      const { worker, backend } = pair();
+      worker.define('instant', async () => 'at once');
+      const tasks = [];
+      for (let i = 0; i < 10; i += 1) {
+        const fresh = new BackgroundRunner({ backend });
+        runners.push(fresh);
+        tasks.push(await fresh.submit('instant'));
+      }
+      await expect(Promise.all(tasks.map((task) => task.wait()))).resolves.toEqual(Array(10).fill('at once'));
+    });
+
     it('delivers progress reports to onProgress and the progress event', async () => {
       const { worker, client } = pair();
       worker.define('steps', async (ctx: TaskContext) => {
