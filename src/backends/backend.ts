@@ -111,6 +111,7 @@ export class RemoteWork {
   /** Nothing to abort here: `cancelTask` asks the backend. */
   abort(): void {}
 
+  /** Keeps inspector payloads and `JSON.stringify(snapshot)` small. */
   toJSON(): { handler: string; args: number; remote: true } {
     return { handler: this.handler, args: this.args.length, remote: true };
   }
