@@ -168,7 +168,9 @@ export class BullmqClient {
     // Known to every process of this prefix, so one that holds no task of this queue can still cancel it.
     await redis.sadd(queuesKey(this.#options.prefix), queue.name);
     const events = new QueueEvents(queue.name, { connection: this.#options.connection, prefix: this.#options.prefix, lastEventId });
-    events.on('error', (error) => this.#host.report(error));
+    events.on('error', (error) => {
+      if (!this.#closed) this.#host.report(error);
+    });
     events.on('active', ({ jobId }) => this.#push({ type: 'active', jobId }));
     events.on('progress', ({ jobId, data }) => this.#push({ type: 'progress', jobId, data }));
     events.on('completed', ({ jobId, returnvalue }) => this.#push({ type: 'completed', jobId, returnvalue }));
@@ -214,7 +216,7 @@ export class BullmqClient {
           if (event.type === 'requeued') await this.#requeued(event.jobId, event.queue);
           else this.#apply(event);
         } catch (error) {
-          this.#host.report(error);
+          if (!this.#closed) this.#host.report(error);
         }
       }
       this.#inbox.length = 0;
