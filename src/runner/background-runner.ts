@@ -465,7 +465,8 @@ export class BackgroundRunner {
   async #idleWithin(timeout: number | undefined): Promise<void> {
     if (timeout === undefined) return this.onIdle();
     let timer: unknown;
-    await Promise.race([this.onIdle(), new Promise<void>((resolve) => (timer = unref(this.#config.clock.setTimeout(() => resolve(), timeout))))]);
+    const elapsed = new Promise<void>((resolve) => (timer = unref(this.#config.clock.setTimeout(() => resolve(), timeout))));
+    await Promise.race([this.onIdle(), elapsed]);
     this.#config.clock.clearTimeout(timer);
   }
 
@@ -717,7 +718,18 @@ export class BackgroundRunner {
     // Announced before the job exists, so `submitted` always comes before `started`.
     if (this.#listens('submitted')) this.#emit('submitted', { task });
     try {
-      await backend.submit({ taskId, handler: name, args: [...args], name: context.name, timeout, maxAttempts: retries + 1, backoff: context.backoff, retryOnTimeout, priority, metadata });
+      await backend.submit({
+        taskId,
+        handler: name,
+        args: [...args],
+        name: context.name,
+        timeout,
+        maxAttempts: retries + 1,
+        backoff: context.backoff,
+        retryOnTimeout,
+        priority,
+        metadata,
+      });
     } catch (error) {
       // Never queued: end the mirror and forget it, so the caller's rejection is the only trace.
       this.#cancel(task, 'the backend refused the task');

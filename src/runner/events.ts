@@ -41,7 +41,8 @@ export interface RunnerEvents {
   idle: (event: Record<string, never>) => void;
   /**
    * A callback of yours threw (an `onComplete`/`onProgress`/`onChunk`/`onRecovered` option or an event
-   * listener), or writing to the store failed (`source: 'store'`; the write is retried), or the backend lost its connection or could not apply a remote event (`source: 'backend'`).
+   * listener), or writing to the store failed (`source: 'store'`; the write is retried), or the
+   * backend lost its connection or could not apply a remote event (`source: 'backend'`).
    * Without an `'error'` listener, tasklane emits a process warning instead.
    */
   error: (event: {
