@@ -62,10 +62,11 @@ function client(prefix: string): BackgroundRunner {
   return runner;
 }
 
-describe.skipIf(!hasRedis)('bullmqBackend across processes', () => {
+// Child processes start slowly on a busy machine; these limits only catch a hang.
+describe.skipIf(!hasRedis)('bullmqBackend across processes', { timeout: 90_000 }, () => {
   beforeAll(async () => {
     redis = await startRedis();
-  });
+  }, 30_000);
   afterAll(async () => {
     await redis?.stop();
   });
