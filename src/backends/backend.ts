@@ -19,7 +19,7 @@ export interface BackendHost {
    */
   dispatch(taskId: TaskId, event: TaskMachineEvent): void;
   /** The task's status and its count of finished attempts, or `undefined` when the runner does not hold it. */
-  peek(taskId: TaskId): { readonly status: TaskStatus; readonly failedAttempts: number; readonly retryOnTimeout: boolean } | undefined;
+  peek(taskId: TaskId): { readonly status: TaskStatus; readonly failedAttempts: number } | undefined;
   /** The ids of the tasks the runner holds that are not final (for reconciliation). */
   activeIds(): TaskId[];
   /** The handler defined under `name`, if any. */

@@ -182,8 +182,7 @@ export class BackgroundRunner {
       peek: (taskId) => {
         const task = this.#tasks.get(taskId);
         if (!task) return undefined;
-        const context = task._context;
-        return { status: task._status, failedAttempts: context.attempts.length, retryOnTimeout: context.retryOnTimeout };
+        return { status: task._status, failedAttempts: task._context.attempts.length };
       },
       activeIds: () => [...this.#tasks.values()].filter((task) => !task.isCompleted).map((task) => task.id),
       handler: (name) => this.#handlers.get(name),

@@ -256,6 +256,30 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
     });
   });
 
+  describe('when Redis cannot be reached', () => {
+    it('rejects submit() and holds no task, then works once Redis answers', async () => {
+      const proxy = await startProxy(redis.port);
+      try {
+        proxy.down();
+        count += 1;
+        const connection = { host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: null, retryStrategy: () => 20 };
+        const backend = bullmqBackend({ connection, prefix: `t${count}`, connectTimeout: 300 });
+        const client = new BackgroundRunner({ backend });
+        const worker = new BackgroundRunner({ backend: bullmqBackend({ connection: redis.connection, prefix: `t${count}` }) });
+        runners.push(client, worker);
+        client.on('error', () => undefined); // connection failures are reported; this test expects them
+        await expect(client.submit('echo', { args: [1] })).rejects.toThrow(/Could not reach Redis within 300 ms/);
+        expect(client.tasks).toEqual([]);
+        proxy.up();
+        worker.define('echo', async (value: number) => value);
+        const task = await client.submit('echo', { args: [2] });
+        await expect(task.wait()).resolves.toBe(2);
+      } finally {
+        proxy.close();
+      }
+    });
+  });
+
   describe('when a client stops', () => {
     it('with drain, waits for the tasks it submitted to finish elsewhere', async () => {
       const { worker, client } = pair();

@@ -36,6 +36,11 @@ export interface BullmqBackendOptions {
    * their outcome. @defaultValue 86_400 (one day)
    */
   readonly keepFinishedFor?: number | undefined;
+  /**
+   * How long `submit()` and `cancelTask()` wait for Redis the first time they use a queue before
+   * they reject (an unreachable Redis must not hang the caller). @defaultValue 10_000
+   */
+  readonly connectTimeout?: number | undefined;
 }
 
 /**
@@ -65,7 +70,7 @@ export interface BullmqBackendOptions {
  */
 export function bullmqBackend(options: BullmqBackendOptions): Backend {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-  const { connection, prefix = 'tasklane', workerOptions = {}, globalConcurrency, keepFinishedFor = 86_400 } = options;
+  const { connection, prefix = 'tasklane', workerOptions = {}, globalConcurrency, keepFinishedFor = 86_400, connectTimeout = 10_000 } = options;
   if (connection === null || typeof connection !== 'object') {
     invalid('connection', "ioredis options ({ host: '127.0.0.1', port: 6379 }) or an ioredis instance", connection);
   }
@@ -73,7 +78,8 @@ export function bullmqBackend(options: BullmqBackendOptions): Backend {
   if (workerOptions === null || typeof workerOptions !== 'object') invalid('workerOptions', 'an object of BullMQ Worker options', workerOptions);
   if (globalConcurrency !== undefined) checkPositiveInteger('globalConcurrency', globalConcurrency);
   checkPositiveInteger('keepFinishedFor', keepFinishedFor);
-  const resolved: ResolvedBullmqOptions = { connection, prefix, workerOptions, globalConcurrency, keepFinishedFor };
+  checkPositiveInteger('connectTimeout', connectTimeout);
+  const resolved: ResolvedBullmqOptions = { connection, prefix, workerOptions, globalConcurrency, keepFinishedFor, connectTimeout };
   return {
     kind: 'bullmq',
     connect: (host) => new BullmqSession(resolved, host),

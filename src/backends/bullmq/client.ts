@@ -38,6 +38,8 @@ interface Channel {
 }
 
 const HOUR = 3_600;
+/** How long close() waits for connections to end before it gives up on them. */
+const CLOSE_TIMEOUT_MS = 3_000;
 
 /** @internal */
 export class BullmqClient {
@@ -137,7 +139,8 @@ export class BullmqClient {
       closing.push(channel.ready.then((events) => events.close(), () => undefined), channel.queue.close());
     }
     if (this.#adminClient) closing.push(this.#adminClient.quit());
-    await Promise.allSettled(closing);
+    // A connection that never came up must not hold stop() forever.
+    await withTimeout(Promise.allSettled(closing), CLOSE_TIMEOUT_MS, () => new Error('close timed out')).catch(() => undefined);
   }
 
   #admin(): Redis {
@@ -151,10 +154,21 @@ export class BullmqClient {
     const queue = openQueue(this.#options, name);
     // Each add in flight waits on the queue's connection with a listener of its own.
     queue.setMaxListeners(0);
-    const ready = this.#openReader(queue);
-    // A failed open is reported to whoever awaits `ready`; keep it from being unhandled meanwhile.
-    ready.catch(() => undefined);
+    queue.on('error', (error) => {
+      if (!this.#closed) this.#host.report(error);
+    });
+    const ready = withTimeout(
+      this.#openReader(queue),
+      this.#options.connectTimeout,
+      () => new Error(`Could not reach Redis within ${this.#options.connectTimeout} ms (the backend's \`connectTimeout\`) to queue ${JSON.stringify(name)}`),
+    );
     channel = { queue, ready };
+    const opened = channel;
+    // A failed open is reported to whoever awaits `ready`; the next use of the name tries again.
+    ready.catch(() => {
+      if (this.#channels.get(name) === opened) this.#channels.delete(name);
+      void queue.close().catch(() => undefined);
+    });
     this.#channels.set(name, channel);
     return channel;
   }
@@ -321,4 +335,14 @@ export class BullmqClient {
 /** Marks an error as one the chart must not retry (the remote queue has already decided). */
 function markFinal(error: Error): void {
   Object.defineProperty(error, Symbol.for('tasklane.nonRetryable'), { value: true, enumerable: false });
+}
+
+/** `promise`, or a rejection with `error()` after `ms` (the timer never holds the process open). */
+function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error()), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }

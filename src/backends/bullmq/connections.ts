@@ -16,6 +16,7 @@ export interface ResolvedBullmqOptions {
   readonly workerOptions: Omit<WorkerOptions, 'connection' | 'prefix' | 'concurrency' | 'autorun'>;
   readonly globalConcurrency: number | undefined;
   readonly keepFinishedFor: number;
+  readonly connectTimeout: number;
 }
 
 /** @internal Checks a task name for use as a BullMQ queue name. */
