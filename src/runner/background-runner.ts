@@ -279,8 +279,9 @@ export class BackgroundRunner {
     if (this.#handlers.has(name)) {
       throw new TypeError(`A handler named ${JSON.stringify(name)} is already defined; each name can be defined once per runner`);
     }
-    this.#handlers.set(name, handler as TaskFunction);
+    // The backend may refuse the name; its worker calls the handler only once connected, after the set below.
     this.#backend?.define(name);
+    this.#handlers.set(name, handler as TaskFunction);
     return this;
   }
 

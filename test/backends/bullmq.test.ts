@@ -349,6 +349,7 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
       const { client, worker } = pair();
       await expect(client.submit('a:b')).rejects.toThrow(/without `:`/);
       expect(() => worker.define('a:b', async () => 1)).toThrow(/without `:`/);
+      expect(worker.handlers).toEqual([]);
       expect(() => bullmqBackend({ connection: undefined as never })).toThrow(/Expected `connection`/);
       expect(() => bullmqBackend({ connection: redis.connection, globalConcurrency: 0 })).toThrow('Expected `globalConcurrency` to be a positive integer, got `0` (number)');
       expect(() => new BackgroundRunner({ backend: {} as never })).toThrow(/Expected `backend`/);
