@@ -76,6 +76,10 @@ async function launch(port: number): Promise<RedisServer> {
   });
   child.stdout!.resume();
   child.stderr!.resume();
+  // A test process that ends without its afterAll (a timed-out hook, a crash) takes the server along.
+  const reap = (): void => void child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.off('exit', reap));
   return {
     host: '127.0.0.1',
     port,
