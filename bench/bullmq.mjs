@@ -108,8 +108,20 @@ async function main() {
     const pending = [];
     for (let i = 0; i < count; i += 1) {
       const submittedAt = Date.now();
-      if (client) pending.push(client.submit(NAME).then((task) => task.wait()).then((startedAt) => samples.push(startedAt - submittedAt)));
-      else pending.push(queue.add(NAME, {}).then((job) => job.waitUntilFinished(events)).then((startedAt) => samples.push(startedAt - submittedAt)));
+      if (client)
+        pending.push(
+          client
+            .submit(NAME)
+            .then((task) => task.wait())
+            .then((startedAt) => samples.push(startedAt - submittedAt)),
+        );
+      else
+        pending.push(
+          queue
+            .add(NAME, {})
+            .then((job) => job.waitUntilFinished(events))
+            .then((startedAt) => samples.push(startedAt - submittedAt)),
+        );
       await sleep(2);
     }
     await Promise.all(pending);
@@ -122,7 +134,9 @@ async function main() {
     return { p50: samples[Math.floor(samples.length * 0.5)], p99: samples[Math.floor(samples.length * 0.99)] };
   }
 
-  console.log(`bullmq: ${TASKS} × 5 ms named tasks, ${CONCURRENCY} at once per worker process, median of ${ROUNDS} rounds; load average ${(await import('node:os')).loadavg()[0].toFixed(1)}`);
+  console.log(
+    `bullmq: ${TASKS} × 5 ms named tasks, ${CONCURRENCY} at once per worker process, median of ${ROUNDS} rounds; load average ${(await import('node:os')).loadavg()[0].toFixed(1)}`,
+  );
   // Rounds interleave the modes, each tasklane run right beside its raw run, so a machine whose
   // load drifts (other processes on 2 cores) skews both alike; ratios are taken within a round.
   const runs = {};
@@ -142,20 +156,30 @@ async function main() {
     for (const mode of ['tasklane', 'raw']) {
       const list = runs[`${mode}/${workers}`];
       results[`${mode}/${workers}`] = median(list);
-      console.log(`  ${mode.padEnd(8)} ${workers} worker${workers > 1 ? 's' : ' '}: ${Math.round(median(list)).toLocaleString('en-US').padStart(7)} tasks/s  (runs: ${list.map((r) => Math.round(r)).join(', ')})`);
+      console.log(
+        `  ${mode.padEnd(8)} ${workers} worker${workers > 1 ? 's' : ' '}: ${Math.round(median(list)).toLocaleString('en-US').padStart(7)} tasks/s  (runs: ${list.map((r) => Math.round(r)).join(', ')})`,
+      );
     }
   }
   const lat = { tasklane: await latency('tasklane'), raw: await latency('raw') };
   for (const mode of ['tasklane', 'raw']) console.log(`  submit→start ${mode.padEnd(8)}: p50 ${lat[mode].p50} ms, p99 ${lat[mode].p99} ms`);
   await redis.stop();
 
-  console.log(`  load average at the end: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')} (on ${(await import('node:os')).availableParallelism()} cores)`);
+  console.log(
+    `  load average at the end: ${(await import('node:os'))
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} (on ${(await import('node:os')).availableParallelism()} cores)`,
+  );
   const scaling = results['tasklane/2'] / results['tasklane/1'];
   const scaling4 = results['tasklane/4'] / results['tasklane/1'];
   const ratio = [1, 2, 4].map((w) => median(ratios[w]));
   const checks = [
     [`scaling 1→2 workers ${scaling.toFixed(2)}× (≥ 1.7×); 1→4 ${scaling4.toFixed(2)}× (reported)`, scaling >= 1.7],
-    [`tasklane / raw BullMQ ${ratio.map((r) => r.toFixed(2)).join(' / ')} at 1/2/4 workers, median of per-round ratios (≥ 0.85×)`, Math.min(...ratio) >= 0.85],
+    [
+      `tasklane / raw BullMQ ${ratio.map((r) => r.toFixed(2)).join(' / ')} at 1/2/4 workers, median of per-round ratios (≥ 0.85×)`,
+      Math.min(...ratio) >= 0.85,
+    ],
   ];
   for (const [text, ok] of checks) console.log(`${ok ? 'PASS' : 'FAIL'} ${text}`);
   if (checks.some(([, ok]) => !ok)) process.exitCode = 1;
@@ -167,7 +191,9 @@ function median(values) {
 }
 
 function startWorker(mode, port, prefix, concurrency) {
-  const child = spawn(process.execPath, [SELF, 'worker', mode, String(port), prefix, String(concurrency)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [SELF, 'worker', mode, String(port), prefix, String(concurrency)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (data) => {
       if (data.toString().includes('ready')) resolve(child);
@@ -201,7 +227,9 @@ async function freePort() {
 
 async function startRedis() {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise((resolve, reject) => {
     child.stdout.on('data', (data) => {
       if (data.toString().includes('Ready to accept connections')) resolve();

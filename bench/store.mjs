@@ -1,5 +1,8 @@
 // Measures what the SQLite store costs on the hot path: W1 (100,000 no-op async tasks at
-// concurrency 10) with no store, with a store and function tasks, and with a store and named tasks.
+// concurrency 10) with no store, with a store and function tasks, and with a store and named tasks;
+// then what an acknowledged submit costs (`await submit()` resolves once the record is committed):
+// every submit awaited one by one (one transaction each), and in groups of 100 submitted together
+// (group commit: one transaction per group).
 // Build first (`npm run build`), then: node bench/store.mjs [tasks] [rounds]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +12,7 @@ import { sqliteStore } from '../dist/store/sqlite/sqlite-store.js';
 
 const TASKS = Number(process.argv[2] ?? 100_000);
 const ROUNDS = Number(process.argv[3] ?? 5);
+const GROUP = 100;
 const noop = async () => {};
 
 /** One W1 run; resolves with tasks per second, counting until every record is on disk. */
@@ -19,9 +23,15 @@ async function w1(kind) {
     const runner = new BackgroundRunner({ maxConcurrentTasks: 10, store });
     runner.define('noop', noop);
     const start = performance.now();
-    for (let i = 0; i < TASKS; i += 1) {
-      if (kind === 'named') runner.submit('noop');
-      else runner.submit(noop);
+    if (kind === 'awaited') {
+      for (let i = 0; i < TASKS; i += 1) await runner.submit('noop');
+    } else if (kind === 'grouped') {
+      for (let i = 0; i < TASKS; i += GROUP) await Promise.all(Array.from({ length: GROUP }, () => runner.submit('noop')));
+    } else {
+      for (let i = 0; i < TASKS; i += 1) {
+        if (kind === 'named') runner.submit('noop');
+        else runner.submit(noop);
+      }
     }
     await runner.onIdle();
     await runner.stop(); // flushes the last batch and closes the store
@@ -42,6 +52,8 @@ const kinds = [
   ['off', 'no store (function tasks)'],
   ['on', 'sqliteStore, function tasks'],
   ['named', 'sqliteStore, named tasks'],
+  ['grouped', `sqliteStore, named, await Promise.all of ${GROUP} submits`],
+  ['awaited', 'sqliteStore, named, await each submit'],
 ];
 const results = new Map(kinds.map(([kind]) => [kind, []]));
 await w1('off'); // warm-up

@@ -1,10 +1,33 @@
 // The main demo (`npm start`): eight simulated agent tasks on a runner that runs three at a time,
 // with live progress bars. One task times out, one is cancelled, one fails, one succeeds on retry.
+// Fits 80 columns. Piped (not a terminal), it prints one line per state change of every task.
 import { setTimeout as sleep } from 'node:timers/promises';
 import logUpdate from 'log-update';
 import pc from 'picocolors';
 import { BackgroundRunner, NonRetryableError, TaskCancelledError, TaskTimeoutError } from '../src/index.js';
 import type { BackgroundTask, TaskContext, TaskStatus } from '../src/index.js';
+import { serveDashboard } from '../src/dashboard/serve-dashboard.js';
+
+/** The width of the name column, and of the whole screen. */
+const NAME = 19;
+const COLUMNS = 80;
+
+/** Cuts a line to the screen's width, counting only visible characters (not colour codes). */
+function fit(text: string): string {
+  let visible = 0;
+  let out = '';
+  // eslint-disable-next-line no-control-regex -- splits out ANSI colour codes, which take no columns
+  for (const part of text.split(/(\u001b\[[0-9;]*m)/)) {
+    if (part.startsWith('\u001b[')) {
+      out += part;
+      continue;
+    }
+    const room = COLUMNS - visible;
+    out += part.length > room ? `${part.slice(0, Math.max(0, room - 1))}…` : part;
+    visible += Math.min(part.length, room);
+  }
+  return out;
+}
 
 /** A stand-in for an agent step: `steps` chunks of work of `stepMs` each, reporting progress. */
 function simulatedAgent(label: string, steps: number, stepMs: number) {
@@ -19,9 +42,9 @@ function simulatedAgent(label: string, steps: number, stepMs: number) {
 
 let flakyCalls = 0;
 /** Fails its first attempt, as a rate-limited API might; the task retries once. */
-async function flakyApi(query: string, { signal, reportProgress }: TaskContext): Promise<string> {
+async function flakyApi(query: string, { signal, reportProgress, attempt }: TaskContext): Promise<string> {
   flakyCalls += 1;
-  reportProgress(0.3, `attempt ${flakyCalls}`);
+  reportProgress(0.3, `calling, attempt ${attempt}`);
   await sleep(700, undefined, { signal });
   if (flakyCalls === 1) throw new Error('429 Too Many Requests');
   reportProgress(1, 'answered');
@@ -35,7 +58,35 @@ async function reviewCode(file: string, { signal, reportProgress }: TaskContext)
 }
 
 const runner = new BackgroundRunner({ maxConcurrentTasks: 3 });
+
+// --- Dashboard (tasklane/dashboard): open this URL to watch the tasks live. ---------
+const dashboard = await serveDashboard(runner, { port: 0 });
+console.log(`${pc.bold('Dashboard')}: ${dashboard.url}\n`);
+// ------------------------------------------------------------------------------------
 const started = Date.now();
+const live = process.stdout.isTTY;
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+// Listeners go on before the first submit: the first three tasks start inside submit().
+runner.on('started', ({ task }) => {
+  // Cancel the long report two seconds after it starts.
+  if (task.name === 'report (cancelled)') setTimeout(() => void task.cancel('the user changed their mind'), 2_000);
+});
+if (!live) {
+  // Not a terminal (piped, CI): one line per state change instead of redrawing.
+  const log = (event: string, task: BackgroundTask, detail = '') =>
+    console.log(
+      fit(`${seconds(Date.now() - started).padStart(5)} ${event.padEnd(9)} ${task.name.padEnd(NAME)} ${pc.dim(detail)}`.trimEnd()),
+    );
+  runner.on('submitted', ({ task }) => log('pending', task));
+  runner.on('started', ({ task, attempt }) => log('running', task, `attempt ${attempt}`));
+  runner.on('retrying', ({ task, error, attempt, delayMs }) =>
+    log('retrying', task, `attempt ${attempt} failed: ${error.message}; again in ${delayMs} ms`),
+  );
+  runner.on('completed', ({ task }) => log('completed', task, String(task.result)));
+  runner.on('failed', ({ task }) => log('failed', task, reason(task)));
+  runner.on('cancelled', ({ task }) => log('cancelled', task, reason(task)));
+}
 
 const writer = {
   name: 'writer',
@@ -49,17 +100,17 @@ const tasks: BackgroundTask[] = [
   await runner.submit(simulatedAgent('searching', 5, 400), { args: ['AI trends'], name: 'research' }),
   await runner.submit(simulatedAgent('reading', 4, 300), { args: ['the Q3 report'], name: 'summarise' }),
   await runner.submit(simulatedAgent('crawling', 10, 500), { args: ['example.com'], name: 'scrape (times out)', timeout: 1_800 }),
-  await runner.submit(flakyApi, { args: ['weather in Oslo'], name: 'flaky api (retries)', retries: 1, backoff: { type: 'fixed', delay: 300 } }),
+  await runner.submit(flakyApi, {
+    args: ['weather in Oslo'],
+    name: 'flaky api (retries)',
+    retries: 1,
+    backoff: { type: 'fixed', delay: 300 },
+  }),
   await runner.submit(simulatedAgent('drafting', 12, 400), { args: ['a long report'], name: 'report (cancelled)' }),
   await runner.submit(reviewCode, { args: ['src/index.ts'], name: 'code review (fails)' }),
   await runner.submitAgent(writer, 'actor models', { name: 'writer agent' }),
   await runner.submit(simulatedAgent('translating', 3, 350), { args: ['hello world'], name: 'translate', priority: 1 }),
 ];
-const reportTask = tasks[4]!;
-// Cancel the long report two seconds after it starts.
-runner.on('started', ({ task }) => {
-  if (task === reportTask) setTimeout(() => void task.cancel('the user changed their mind'), 2_000);
-});
 
 const STYLE: Record<TaskStatus, (s: string) => string> = {
   pending: pc.dim,
@@ -80,7 +131,7 @@ const ICON: Record<TaskStatus, string> = {
   lost: '?',
 };
 
-function bar(progress: number, width = 20): string {
+function bar(progress: number, width = 12): string {
   const filled = Math.round(progress * width);
   return `${'█'.repeat(filled)}${pc.dim('░'.repeat(width - filled))}`;
 }
@@ -95,25 +146,26 @@ function reason(task: BackgroundTask): string {
 
 function line(task: BackgroundTask): string {
   const style = STYLE[task.status];
-  const seconds = task.durationMs === undefined ? '' : `${(task.durationMs / 1000).toFixed(1)}s`;
-  const detail = task.isCompleted && !task.isSuccessful ? reason(task) : task.message ?? '';
-  return [
-    style(`${ICON[task.status]} ${task.name.padEnd(22)}`),
-    bar(task.progress),
-    `${String(Math.round(task.progress * 100)).padStart(3)}%`,
-    style(task.status.padEnd(9)),
-    seconds.padStart(5),
-    pc.dim(detail.slice(0, 60)),
-  ].join(' ');
+  const duration = task.durationMs === undefined ? '' : seconds(task.durationMs);
+  const detail = task.isCompleted && !task.isSuccessful ? reason(task) : (task.message ?? '');
+  return fit(
+    [
+      style(`${ICON[task.status]} ${task.name.padEnd(NAME)}`),
+      bar(task.progress),
+      `${String(Math.round(task.progress * 100)).padStart(3)}%`,
+      style(task.status.padEnd(9)),
+      duration.padStart(5),
+      pc.dim(detail),
+    ].join(' '),
+  );
 }
 
 function frame(): string {
   const running = runner.runningTasks.length;
-  const header = pc.bold(`tasklane demo — ${running}/3 slots busy, ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  const header = pc.bold(`tasklane demo — ${running}/3 slots busy, ${seconds(Date.now() - started)}`);
   return [header, ...tasks.map(line)].join('\n');
 }
 
-const live = process.stdout.isTTY;
 if (live) {
   const render = () => logUpdate(frame());
   const interval = setInterval(render, 100);
@@ -123,10 +175,6 @@ if (live) {
   render();
   logUpdate.done();
 } else {
-  // Not a terminal (piped, CI): one line per state change instead of redrawing.
-  for (const event of ['started', 'retrying', 'completed', 'failed', 'cancelled'] as const) {
-    runner.on(event, ({ task }: { task: BackgroundTask }) => console.log(line(task)));
-  }
   await runner.waitAll();
   console.log(frame());
 }
@@ -134,10 +182,11 @@ if (live) {
 const count = (status: TaskStatus) => tasks.filter((task) => task.status === status).length;
 console.log(
   `\n${pc.bold('Summary')}: ${pc.green(`${count('completed')} completed`)}, ${pc.red(`${count('failed')} failed`)}, ` +
-    `${pc.magenta(`${count('cancelled')} cancelled`)} in ${((Date.now() - started) / 1000).toFixed(1)}s with at most 3 at a time`,
+    `${pc.magenta(`${count('cancelled')} cancelled`)} in ${seconds(Date.now() - started)}, at most 3 at a time`,
 );
 for (const task of tasks) {
   const outcome = task.isSuccessful ? pc.green(String(task.result)) : pc.red(`${task.error?.name}: ${reason(task)}`);
-  console.log(`  ${task.name.padEnd(22)} ${outcome}${task.attempt > 1 ? pc.dim(` (attempt ${task.attempt})`) : ''}`);
+  console.log(fit(`  ${task.name.padEnd(NAME)} ${outcome}${task.attempt > 1 ? pc.dim(` (attempt ${task.attempt})`) : ''}`));
 }
 await runner.stop();
+await dashboard.close();

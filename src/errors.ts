@@ -43,9 +43,12 @@ export class TaskCancelledError extends RunnerError {
   override name = 'TaskCancelledError' as const;
   /** The task that was cancelled. */
   readonly taskId: TaskId;
+  /** The reason given to `cancel(reason)` (or the runner's own, e.g. "the runner stopped"), if any. */
+  readonly reason: string | undefined;
   constructor(taskId: TaskId, reason?: string, options?: ErrorOptions) {
     super(`Task "${taskId}" was cancelled${reason ? `: ${reason}` : ''}`, options);
     this.taskId = taskId;
+    this.reason = reason;
   }
 }
 
@@ -217,21 +220,44 @@ export function isRunnerError(
 /** @internal Describes a value for an error message: `` `0` (number) ``. */
 export function describe(value: unknown): string {
   let shown: string;
-  if (typeof value === 'function') shown = value.name ? `[function ${value.name}]` : '[function]';
-  else if (typeof value === 'string') shown = JSON.stringify(value);
-  else if (typeof value === 'bigint') shown = `${value}n`;
-  else if (typeof value === 'number' || value === undefined) shown = String(value);
-  else if (typeof value === 'symbol') shown = value.toString();
-  else {
-    try {
-      shown = JSON.stringify(value) ?? String(value);
-    } catch {
-      shown = Object.prototype.toString.call(value);
+  let kind: string = typeof value;
+  try {
+    if (typeof value === 'function') shown = describeFunction(value);
+    else if (typeof value === 'string') shown = JSON.stringify(value);
+    else if (typeof value === 'bigint') shown = `${value}n`;
+    else if (typeof value === 'number' || value === undefined) shown = String(value);
+    else if (typeof value === 'symbol') shown = value.toString();
+    else if (value === null || typeof value === 'boolean') shown = String(value);
+    else {
+      // Objects may be proxies whose traps throw (or revoked ones): nothing here may throw, since
+      // this builds the message of the error being thrown.
+      kind = Array.isArray(value) ? 'array' : 'object';
+      try {
+        shown = JSON.stringify(value) ?? Object.prototype.toString.call(value);
+      } catch {
+        shown = Object.prototype.toString.call(value);
+      }
     }
+  } catch {
+    shown = kind === 'object' ? '[object]' : `[${kind}]`;
   }
+  if (value === null) kind = 'null';
   if (shown.length > 60) shown = `${shown.slice(0, 57)}...`;
-  const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
   return `\`${shown}\` (${kind})`;
+}
+
+function describeFunction(fn: unknown): string {
+  const name: unknown = (fn as { name?: unknown }).name;
+  return typeof name === 'string' && name !== '' ? `[function ${name}]` : '[function]';
+}
+
+/** @internal The message of a thrown value, for a message of ours; never throws. */
+export function messageOf(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return 'an unprintable value';
+  }
 }
 
 /** @internal Wraps a thrown value so a task's `error` is always an `Error`. */

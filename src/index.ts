@@ -2,8 +2,8 @@ export { BackgroundRunner } from './runner/background-runner.js';
 export type { RecoverResult, SubmitAgentOptions } from './runner/background-runner.js';
 export { BackgroundTask } from './runner/background-task.js';
 export type { TaskRecord } from './runner/background-task.js';
-export type { BackgroundConfig, RunnerClock, StreamItem, SubmitOptions, TaskResult } from './runner/options.js';
-export type { RunnerEventName, RunnerEvents } from './runner/events.js';
+export type { BackgroundConfig, RunnerClock, RunnerConfig, StreamItem, SubmitOptions, TaskResult } from './runner/options.js';
+export type { RunnerEventName, RunnerEvents, TransitionEvent } from './runner/events.js';
 export type { TaskRegistry, TaskRegistryContext, TaskSummary } from './runner/registry.js';
 export { taskMachine } from './machines/task-machine.js';
 export { backoffDelay } from './machines/task-machine.js';
@@ -28,7 +28,7 @@ export type {
   RateLimit,
 } from './machines/supervisor-machine.js';
 export type { AgentLike } from './actors/run-agent.js';
-export type { StoredError, StoredTask, StoreOwner, TaskStore } from './store/task-store.js';
+export type { CorruptRecord, NotJsonMarker, StoredError, StoredTask, StoreOwner, TaskStore, WriteIssue } from './store/task-store.js';
 export {
   NonRetryableError,
   QueueFullError,

@@ -1,4 +1,7 @@
-/** A task's id: a random UUID (v4) given at submit time. */
+/**
+ * A task's id, given at submit time: shaped like a UUID v4 and unique across runners and processes
+ * (a random part drawn once per runner, and a counter).
+ */
 export type TaskId = string;
 
 /**

@@ -240,6 +240,9 @@ export const runFunctionLogic = fromCallback<TaskMachineEvent, ExecuteInput>(({ 
   execution.attach(sendBack, input.attempt);
   return () => {
     // The runner aborts with the task's own error right after the transition; give it that turn.
-    queueMicrotask(() => execution.abort(new TaskCancelledError(execution.taskId, 'the task left running')));
+    // Work that settled (a completed or failed attempt) needs no abort, and no error is built for it.
+    queueMicrotask(() => {
+      if (!execution.isSettled) execution.abort(new TaskCancelledError(execution.taskId, 'the task left running'));
+    });
   };
 });

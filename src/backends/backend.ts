@@ -111,6 +111,11 @@ export class RemoteWork {
   /** Nothing to abort here: `cancelTask` asks the backend. */
   abort(): void {}
 
+  /** Always settled here: the task actor has nothing to abort when it leaves `running`. */
+  get isSettled(): boolean {
+    return true;
+  }
+
   /** Keeps inspector payloads and `JSON.stringify(snapshot)` small. */
   toJSON(): { handler: string; args: number; remote: true } {
     return { handler: this.handler, args: this.args.length, remote: true };

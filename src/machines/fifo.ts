@@ -1,5 +1,4 @@
 /**
- * @internal
  * A first-in first-out queue with O(1) amortised `push`/`shift` (an array with a moving head,
  * compacted when half of it is spent), where `Array#shift` would be O(n) on a big queue.
  */

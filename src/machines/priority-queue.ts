@@ -1,5 +1,4 @@
 /**
- * @internal
  * A binary heap of queued tasks: higher `priority` first, first in first out within a priority
  * (by `seq`). `push`/`shift` are O(log n).
  */

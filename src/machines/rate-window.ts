@@ -7,7 +7,6 @@ export interface RateLimit {
 }
 
 /**
- * @internal
  * A sliding-window log of start times: allows a start when fewer than `max` happened in the last
  * `interval` ms. Times come from the caller (the supervisor's event times), never from a clock.
  */

@@ -1,20 +1,13 @@
 import { assign, enqueueActions, setup } from 'xstate';
 import type { ActorRefFrom } from 'xstate';
 import type { TaskId } from '../types.js';
-import { Fifo } from './fifo.js';
-import { before, PriorityQueue } from './priority-queue.js';
-import { RateWindow } from './rate-window.js';
+import { admit, createAdmissionState, later, record, SWEEP_ID, TICK_ID } from './admission-queue.js';
+import type { AdmissionEffects, AdmissionState, QueuedTask } from './admission-queue.js';
 import type { RateLimit } from './rate-window.js';
 
-/** A task waiting for a slot. `seq` is given by the supervisor (FIFO within a priority). */
-export interface QueuedTask {
-  readonly taskId: TaskId;
-  /** Higher first. */
-  readonly priority: number;
-  /** The rate-limit group (e.g. a provider), if any. */
-  readonly group: string | undefined;
-  seq: number;
-}
+export type { QueuedTask } from './admission-queue.js';
+
+const DRAIN_ID = 'supervisor.drain';
 
 /**
  * The supervisor's state. The queue structures are owned by the supervisor actor and updated in
@@ -23,29 +16,7 @@ export interface QueuedTask {
  * are `assign`ed by the machine, except that a runner nobody observes writes them in place when it
  * applies a `sync` without the actor (see {@link syncInPlace}).
  */
-export interface SupervisorContext {
-  readonly maxConcurrentTasks: number;
-  readonly autoCleanup: boolean;
-  readonly cleanupDelay: number;
-  /** One priority queue per rate-limit group (`''` for tasks without a group). */
-  readonly queues: Map<string, PriorityQueue<QueuedTask>>;
-  /** The ids still waiting for a slot. Withdrawn ids stay in `queues` and are skipped when reached. */
-  readonly pending: Set<TaskId>;
-  /** How many admitted tasks have not settled. */
-  readonly running: number;
-  /** Finished tasks awaiting removal, oldest first (they finish in time order). */
-  readonly finished: Fifo<{ readonly taskId: TaskId; readonly at: number }>;
-  /** The time of the last event, epoch ms: the machine's only notion of now. */
-  readonly now: number;
-  /** The next `seq` to give. */
-  readonly seq: number;
-  /** Starts allowed per window across all tasks, if limited. */
-  readonly rateWindow: RateWindow | undefined;
-  /** The limit each group gets on its own, if any. */
-  readonly groupRateLimit: RateLimit | undefined;
-  readonly groupWindows: Map<string, RateWindow>;
-  /** When a rate limit next lets a start through, while one holds tasks back. */
-  readonly wakeAt: number | undefined;
+export interface SupervisorContext extends AdmissionState {
   /** How long `draining` waits before asking the runner to cancel what still runs. */
   readonly drainTimeout: number | undefined;
 }
@@ -55,6 +26,8 @@ export interface SupervisorInput {
   readonly maxConcurrentTasks: number;
   readonly autoCleanup: boolean;
   readonly cleanupDelay: number;
+  /** @defaultValue Infinity */
+  readonly maxFinishedTasks?: number | undefined;
   readonly rateLimit?: RateLimit | undefined;
   readonly groupRateLimit?: RateLimit | undefined;
   /** Epoch ms at creation. */
@@ -73,6 +46,11 @@ export type SupervisorEvent =
   | {
       type: 'sync';
       submitted: readonly QueuedTask[];
+      /**
+       * Tasks admitted but not started, given back (a 'started' listener paused the runner or
+       * lowered its concurrency): queued again with their `seq`, and their slots freed.
+       */
+      returned?: readonly QueuedTask[];
       withdrawn: readonly TaskId[];
       settled: readonly TaskId[];
       at: number;
@@ -92,136 +70,6 @@ export type SupervisorEmitted =
   | { type: 'admit'; taskIds: TaskId[] }
   | { type: 'remove'; taskIds: TaskId[] }
   | { type: 'drainTimedOut' };
-
-const SWEEP_ID = 'supervisor.sweep';
-const TICK_ID = 'supervisor.tick';
-const DRAIN_ID = 'supervisor.drain';
-
-/** The first queued task not withdrawn, dropping withdrawn ones on the way. */
-function liveHead(queue: PriorityQueue<QueuedTask>, pending: Set<TaskId>): QueuedTask | undefined {
-  let head = queue.peek();
-  while (head !== undefined && !pending.has(head.taskId)) {
-    queue.shift();
-    head = queue.peek();
-  }
-  return head;
-}
-
-const later = (context: SupervisorContext, at: number) => Math.max(context.now, at);
-
-/** The part of xstate's `enqueue` the actions below use. */
-interface Enqueue {
-  emit(event: SupervisorEmitted): void;
-  raise(event: SupervisorEvent, options: { id: string; delay: number }): void;
-  cancel(id: string): void;
-}
-
-/**
- * Takes in a `sync` event: queues the submitted tasks, drops the withdrawn ones and hands the
- * finished ones to cleanup. Returns the counters that change.
- */
-function record(
-  context: SupervisorContext,
-  event: Extract<SupervisorEvent, { type: 'sync' }>,
-  enqueue: Enqueue,
-): { running: number; now: number; seq: number } {
-  const { queues, pending, finished } = context;
-  let seq = context.seq;
-  for (const entry of event.submitted) {
-    entry.seq = seq++;
-    const key = entry.group ?? '';
-    let queue = queues.get(key);
-    if (!queue) queues.set(key, (queue = new PriorityQueue<QueuedTask>()));
-    queue.push(entry);
-    pending.add(entry.taskId);
-  }
-  for (const taskId of event.withdrawn) pending.delete(taskId);
-  if (context.autoCleanup && event.withdrawn.length + event.settled.length > 0) {
-    if (context.cleanupDelay === 0) {
-      // Nothing to wait for, so no timer: remove them now. (A timer would also let finished tasks
-      // pile up under a producer that never yields to the event loop.)
-      enqueue.emit({ type: 'remove', taskIds: [...event.withdrawn, ...event.settled] });
-    } else {
-      const hadFinished = finished.size > 0;
-      for (const taskId of event.withdrawn) finished.push({ taskId, at: event.at });
-      for (const taskId of event.settled) finished.push({ taskId, at: event.at });
-      // One timer for all finished tasks: arm it when the first one arrives.
-      if (!hadFinished) enqueue.raise({ type: 'sweep' }, { id: SWEEP_ID, delay: context.cleanupDelay });
-    }
-  }
-  return { running: context.running - event.settled.length, now: later(context, event.at), seq };
-}
-
-/**
- * Admits pending tasks — the best head among the queues a rate limit lets start one — while fewer
- * than `maxConcurrentTasks` run, given `running` and `now` (a `sync` in the same step may have
- * changed them). Emits `admit`; when a rate limit holds tasks back, schedules one `tick` for when
- * it frees up. Returns the context fields that change, if any.
- */
-function admit(
-  context: SupervisorContext,
-  running: number,
-  now: number,
-  enqueue: Enqueue,
-): { running: number; wakeAt?: number } | undefined {
-  const { queues, pending, rateWindow, groupRateLimit, groupWindows } = context;
-  const runningBefore = running;
-  let wakeAt: number | undefined;
-  const admitted: TaskId[] = [];
-  while (running < context.maxConcurrentTasks && pending.size > 0) {
-    if (rateWindow && !rateWindow.allows(now)) {
-      wakeAt = rateWindow.freesAt(now);
-      break;
-    }
-    // The best head among the queues allowed to start one: the ungrouped queue, and each group
-    // whose own limit allows it. Groups are few (one per provider, say), so this scan is
-    // O(groups); each queue operation is O(log n). Without groups it is one peek.
-    let best: QueuedTask | undefined;
-    let bestKey = '';
-    if (queues.size === 1) {
-      best = liveHead(queues.get('')!, pending);
-    } else {
-      for (const [key, queue] of queues) {
-        const head = liveHead(queue, pending);
-        if (head === undefined) {
-          if (key !== '') queues.delete(key);
-          continue;
-        }
-        const window = key === '' ? undefined : groupWindows.get(key);
-        if (window && !window.allows(now)) {
-          const frees = window.freesAt(now);
-          wakeAt = wakeAt === undefined ? frees : Math.min(wakeAt, frees);
-          continue;
-        }
-        if (best === undefined || before(head, best)) {
-          best = head;
-          bestKey = key;
-        }
-      }
-    }
-    const bestQueue = best === undefined ? undefined : queues.get(bestKey);
-    if (best === undefined || bestQueue === undefined) break;
-    bestQueue.shift();
-    pending.delete(best.taskId);
-    running += 1;
-    admitted.push(best.taskId);
-    rateWindow?.record(now);
-    if (bestKey !== '' && groupRateLimit) {
-      let window = groupWindows.get(bestKey);
-      if (!window) groupWindows.set(bestKey, (window = new RateWindow(groupRateLimit)));
-      window.record(now);
-    }
-  }
-  let changes: { running: number; wakeAt?: number } | undefined = running === runningBefore ? undefined : { running };
-  // Wake up when a rate limit frees a start, if one is holding tasks back.
-  if (pending.size > 0 && running < context.maxConcurrentTasks && wakeAt !== undefined && wakeAt !== context.wakeAt) {
-    enqueue.cancel(TICK_ID);
-    enqueue.raise({ type: 'tick', at: wakeAt }, { id: TICK_ID, delay: Math.max(0, wakeAt - now) });
-    changes = { running, wakeAt };
-  }
-  if (admitted.length > 0) enqueue.emit({ type: 'admit', taskIds: admitted });
-  return changes;
-}
 
 /** The supervisor's snapshot, as the in-place path below reads it. */
 interface SupervisorSnapshotLike {
@@ -248,9 +96,9 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  *
  * Why: this event is the only one a supervisor gets per task, and a full xstate macrostep for it
  * costs ~8 KB of garbage and several microseconds, which a workload of many short tasks pays in
- * wall time (bench W3). The runner uses it only while nothing can observe the actor (no inspector,
- * nobody has read `runner.supervisor`), so no subscriber or inspector misses a snapshot; the
- * actor's snapshot stays true, since the counters are written into its current context. Emitted
+ * wall time (bench W3). The runner uses it whenever no inspector is attached (reading
+ * `runner.supervisor` changes nothing): the actor's snapshot stays true, since the counters are
+ * written into its current context; its subscribers see the steps that go through the actor. Emitted
  * effects reach `outbox` after the context is updated, as the actor's deferred `emit`s would.
  */
 export function syncInPlace(
@@ -265,7 +113,7 @@ export function syncInPlace(
   if (finishing && context.autoCleanup && context.cleanupDelay > 0 && context.finished.size === 0) return false;
   let admitted: TaskId[] | undefined;
   let removed: TaskId[] | undefined;
-  const enqueue: Enqueue = {
+  const enqueue: AdmissionEffects = {
     emit(emitted) {
       if (emitted.type === 'admit') admitted = emitted.taskIds;
       else if (emitted.type === 'remove') removed = emitted.taskIds;
@@ -369,22 +217,7 @@ export const supervisorMachine = setup({
 }).createMachine({
   id: 'supervisor',
   initial: 'open',
-  context: ({ input }) => ({
-    maxConcurrentTasks: input.maxConcurrentTasks,
-    autoCleanup: input.autoCleanup,
-    cleanupDelay: input.cleanupDelay,
-    queues: new Map([['', new PriorityQueue<QueuedTask>()]]),
-    pending: new Set<TaskId>(),
-    running: 0,
-    finished: new Fifo<{ taskId: TaskId; at: number }>(),
-    now: input.now,
-    seq: 0,
-    rateWindow: input.rateLimit ? new RateWindow(input.rateLimit) : undefined,
-    groupRateLimit: input.groupRateLimit,
-    groupWindows: new Map<string, RateWindow>(),
-    wakeAt: undefined,
-    drainTimeout: undefined,
-  }),
+  context: ({ input }) => ({ ...createAdmissionState(input), drainTimeout: undefined }),
   on: {
     sweep: { actions: 'sweep' },
     configure: { actions: ['noteTime', 'configure'] },

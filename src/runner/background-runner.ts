@@ -1,71 +1,64 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { EventEmitter } from 'eventemitter3';
-import { createActor } from 'xstate';
 import { agentWork } from '../actors/run-agent.js';
-import { Execution, runFunctionLogic } from '../actors/run-function.js';
+import { Execution } from '../actors/run-function.js';
 import type { Collect } from '../actors/run-function.js';
-import {
-  QueueFullError,
-  RunnerStoppedError,
-  TaskCancelledError,
-  TaskLostError,
-  UnknownHandlerError,
-  WaitTimeoutError,
-} from '../errors.js';
-import { supervisorMachine, syncInPlace } from '../machines/supervisor-machine.js';
-import type { QueuedTask, SupervisorActor, SupervisorOutbox } from '../machines/supervisor-machine.js';
-import { initialTaskContext, taskMachine, transitionTask } from '../machines/task-machine.js';
-import type { TaskActor, TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-machine.js';
-import { isFinalStatus, VALIDATE_ARGS } from '../types.js';
-import type { StoredTask } from '../store/task-store.js';
-import type { TaskFunction, TaskId, TaskStatus } from '../types.js';
-import { BackgroundTask } from './background-task.js';
-import type { TaskHost, TaskRecord } from './background-task.js';
-import { checkBackoff, resolveConfig } from './options.js';
-import { checkFunction, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid } from '../validate.js';
-import type { BackgroundConfig, ResolvedConfig, StreamItem, SubmitOptions, TaskResult } from './options.js';
-import type { RunnerEventName, RunnerEvents } from './events.js';
-import { checkJsonArgs } from './json-args.js';
-import { createTaskRegistry } from './registry.js';
-import { fromStoredError, StoreSync } from './store-sync.js';
-import type { SubmitInfo } from './store-sync.js';
-import type { TaskRegistry } from './registry.js';
 import { RemoteWork } from '../backends/backend.js';
-import type { BackendSession } from '../backends/backend.js';
+import type { BackendSession, RemoteSubmission } from '../backends/backend.js';
+import { messageOf, QueueFullError, RunnerStoppedError, TaskCancelledError, UnknownHandlerError } from '../errors.js';
+import type { SupervisorActor } from '../machines/supervisor-machine.js';
+import { initialTaskContext } from '../machines/task-chart.js';
+import { TaskStatus, VALIDATE_ARGS } from '../types.js';
+import type { TaskFunction, TaskId } from '../types.js';
+import {
+  checkFunction,
+  checkKnownKeys,
+  checkNonNegativeInteger,
+  checkPositiveInteger,
+  checkReason,
+  checkTimeout,
+  invalid,
+  readingArguments,
+} from '../validate.js';
+import { BackgroundTask } from './background-task.js';
+import type { TaskRecord } from './background-task.js';
+import { RunnerEmitter } from './events.js';
+import type { RunnerEventName, RunnerEvents } from './events.js';
+import { IdleWaiters } from './idle-waiters.js';
+import { checkJsonArgs } from './json-args.js';
+import { checkBackoff, resolveConfig, SUBMIT_OPTION_KEYS } from './options.js';
+import type { BackgroundConfig, ResolvedConfig, RunnerConfig, SubmitOptions } from './options.js';
+import { recoverTasks } from './recovery.js';
+import type { RecoverResult } from './recovery.js';
+import { createTaskRegistry } from './registry.js';
+import type { TaskRegistry } from './registry.js';
+import { StoreSync } from './store-sync.js';
+import type {
+  AgentChunk,
+  AgentResult,
+  AnyWork,
+  ArgsCheck,
+  HandlerMap,
+  KnownHandlerName,
+  NamedOptionsParam,
+  StreamingWork,
+  SubmittableAgent,
+  HandlerName,
+  WithHandler,
+  WorkChunk,
+  WorkFunction,
+  WorkOptions,
+  WorkResult,
+} from './submit-types.js';
+import { SupervisorLink } from './supervisor-link.js';
+import { TaskDriver } from './task-driver.js';
+import { createTaskIds } from './task-ids.js';
+import { TaskTable } from './task-table.js';
 
-/** What `runner.recover()` resolves with. */
-export interface RecoverResult {
-  /** Named tasks a dead process left active, queued again here with their ids and attempt counts. */
-  requeued: BackgroundTask[];
-  /** Tasks ended `lost` (function tasks; every active task with `resume: 'mark-lost'`). */
-  lost: BackgroundTask[];
-  /** Tasks found finished whose outcome had not been delivered (including ones cancelled through the store). */
-  finished: BackgroundTask[];
-  /**
-   * Ids of named tasks left in the store untouched because no handler of their name is defined
-   * yet: `define()` it and call `recover()` again (or let the next process do it).
-   */
-  waiting: TaskId[];
-}
+export type { RecoverResult } from './recovery.js';
 
 /** Options of `runner.submitAgent(agent, prompt, options)`. */
-export type SubmitAgentOptions<TResult = unknown> = Omit<SubmitOptions<TResult>, 'args'>;
-
-/** The facts of one microtask, sent to the supervisor as its `sync` event (`at` is set at the flush). */
-interface Batch {
-  readonly type: 'sync';
-  readonly submitted: QueuedTask[];
-  readonly withdrawn: TaskId[];
-  readonly settled: TaskId[];
-  at: number;
-}
-
-/** The task machine with its effects: one for every runner. */
-const taskLogic = taskMachine.provide({ actors: { execute: runFunctionLogic } });
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Listener = (...args: any[]) => void;
+export type SubmitAgentOptions<TResult = unknown, TChunk = unknown> = Omit<SubmitOptions<NoInfer<TResult>, NoInfer<TChunk>>, 'args'>;
 
 /**
  * Runs work in the background with a concurrency limit, timeouts, cancellation, progress and a
@@ -79,53 +72,29 @@ type Listener = (...args: any[]) => void;
  * console.log(await task.wait()); // "notes on AI"
  * ```
  */
-export class BackgroundRunner {
+export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
   readonly #config: ResolvedConfig;
-  readonly #emitter = new EventEmitter();
-  readonly #wrapped = new WeakMap<Listener, Listener>();
-  readonly #tasks = new Map<TaskId, BackgroundTask>();
-  readonly #running = new Set<BackgroundTask>();
-  readonly #supervisor: SupervisorActor;
-  readonly #host: TaskHost;
-  #registry: TaskRegistry | undefined;
+  readonly #emitter = new RunnerEmitter();
+  readonly #table = new TaskTable();
+  readonly #idle: IdleWaiters;
+  readonly #driver: TaskDriver;
+  readonly #link: SupervisorLink;
   readonly #handlers = new Map<string, TaskFunction>();
-  /** Present only with a `backend`: its tasks run elsewhere and are mirrored here. */
-  readonly #backend: BackendSession | undefined;
+  readonly #nextId = createTaskIds();
   /** Present only with a `store`: every store-related cost sits behind `#sync !== undefined`. */
   readonly #sync: StoreSync | undefined;
-  #idleWaiters: (() => void)[] = [];
+  /** Present only with a `backend`: its tasks run elsewhere and are mirrored here. */
+  readonly #backend: BackendSession | undefined;
   #stopped = false;
   /** `stop({ drain: true })` has begun: no more submits. */
   #closing = false;
-  /** Tasks not yet final: the runner is idle when this is 0. */
-  #active = 0;
-  /** Tasks in `pending`, for `maxQueueSize`. */
-  #pending = 0;
-  /** What the supervisor has not been told yet; sent as one `sync` event per microtask. */
-  #batch: Batch | undefined;
-  /** A batch the in-place path is done with, emptied, for the next microtask (no garbage per task). */
-  #spareBatch: Batch | undefined;
-  /**
-   * Whether anything can observe the supervisor actor: an inspector, or a caller that read
-   * `runner.supervisor`. Until then `sync` events take the in-place path (see `syncInPlace`).
-   */
-  #supervisorObserved: boolean;
-  /** The supervisor's `admit` and `remove` effects, for the in-place path. */
-  readonly #outbox: SupervisorOutbox = {
-    admit: (taskIds) => {
-      for (const taskId of taskIds) this.#admit(taskId);
-    },
-    remove: (taskIds) => {
-      for (const taskId of taskIds) this.#remove(taskId);
-    },
-  };
 
   /**
    * @param options - see {@link BackgroundConfig}; every field is optional.
    * @throws TypeError or RangeError naming the option, for a bad value.
    */
   constructor(options: BackgroundConfig = {}) {
-    this.#config = resolveConfig(options);
+    this.#config = readingArguments('new BackgroundRunner()', () => resolveConfig(options));
     const { clock } = this.#config;
     if (this.#config.store) {
       this.#sync = new StoreSync({
@@ -135,81 +104,59 @@ export class BackgroundRunner {
         onCancelRequested: (ids) => {
           const reason = 'cancel requested through the store';
           for (const id of ids) {
-            const task = this.#tasks.get(id);
-            if (task) this.#cancel(task, reason);
+            const task = this.#table.get(id);
+            if (task) this.#driver.cancel(task, reason);
             else this.#sync!.cancelUnheld(id, new TaskCancelledError(id, reason));
           }
         },
-        onError: (error) => this.#report(error, 'store', undefined),
+        onUnsaved: (task, error) => this.#driver.cancel(task, error.message),
+        onLockLost: () => this.#driver.cancelEverything("another runner took the store's lock over; the task is its to run now"),
+        onError: (error, taskId) => this.#emitter.report(error, 'store', taskId),
       });
     }
-    // tasklane's own timers never hold the process open: the work's own I/O does, and a finished
-    // task's cleanup timer must not keep a script alive for `cleanupDelay`.
-    const systemClock = {
-      setTimeout: (fn: (...args: unknown[]) => void, ms: number) => unref(clock.setTimeout(fn, ms)),
-      clearTimeout: (id: unknown) => clock.clearTimeout(id),
-    };
-    this.#supervisor = createActor(supervisorMachine, {
-      id: 'supervisor',
-      input: {
-        maxConcurrentTasks: this.#config.maxConcurrentTasks,
-        autoCleanup: this.#config.autoCleanup,
-        cleanupDelay: this.#config.cleanupDelay,
-        rateLimit: this.#config.rateLimit,
-        groupRateLimit: this.#config.groupRateLimit,
-        now: clock.now(),
-      },
-      clock: systemClock,
-      inspect: this.#config.inspect,
-    });
-    this.#supervisorObserved = this.#config.inspect !== undefined;
-    this.#supervisor.on('admit', ({ taskIds }) => this.#outbox.admit(taskIds));
-    this.#supervisor.on('remove', ({ taskIds }) => this.#outbox.remove(taskIds));
-    this.#supervisor.on('drainTimedOut', () => {
-      for (const task of [...this.#tasks.values()]) if (!task.isCompleted) this.#cancel(task, 'the drain timeout passed');
-    });
-    this.#supervisor.start();
-    this.#host = {
-      clock,
-      materialize: (task) => this.#materialize(task),
-      cancel: (task, reason) => (this.#backend && !this.#closing ? this.cancelTask(task.id, reason) : this.#cancel(task, reason)),
-    };
+    this.#idle = new IdleWaiters(clock);
+    this.#driver = new TaskDriver(this.#config, this.#emitter, this.#table, this.#idle, this.#sync);
+    this.#link = new SupervisorLink(this.#config, this.#driver, (error, source, taskId) => this.#emitter.report(error, source, taskId));
+    this.#driver.link = this.#link;
     this.#backend = this.#config.backend?.connect({
       dispatch: (taskId, event) => {
-        const task = this.#tasks.get(taskId);
-        if (task) this.#dispatch(task, event);
+        const task = this.#table.get(taskId);
+        if (task) this.#driver.dispatch(task, event);
       },
       peek: (taskId) => {
-        const task = this.#tasks.get(taskId);
+        const task = this.#table.get(taskId);
         if (!task) return undefined;
         return { status: task._status, failedAttempts: task._context.attempts.length };
       },
-      activeIds: () => [...this.#tasks.values()].filter((task) => !task.isCompleted).map((task) => task.id),
+      activeIds: () => this.#table.activeIds(),
       handler: (name) => this.#handlers.get(name),
       now: () => clock.now(),
       concurrency: this.#config.maxConcurrentTasks,
       rateLimit: this.#config.rateLimit,
-      report: (error) => this.#report(error, 'backend', undefined),
+      report: (error) => this.#emitter.report(error, 'backend', undefined),
     });
+    // A remote task's cancel goes to the backend, until stop() ends the mirrors here.
+    if (this.#backend) this.#driver.cancelRemote = (task, reason) => (this.#closing ? Promise.resolve(this.#driver.cancel(task, reason)) : this.#cancelRemote(task.id, reason));
   }
 
   /** The options in force, defaults applied. */
-  get config(): Readonly<Omit<ResolvedConfig, 'clock' | 'inspect' | 'store' | 'onRecovered' | 'backend'>> {
-    const { defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume } = this.#config;
-    const { maxConcurrentTasks } = this.#supervisor.getSnapshot().context;
-    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, rateLimit, groupRateLimit, maxQueueSize, resume };
+  get config(): RunnerConfig {
+    const { defaultTimeout, autoCleanup, cleanupDelay, maxFinishedTasks, rateLimit, groupRateLimit, maxQueueSize, resume } = this.#config;
+    const { maxConcurrentTasks } = this.#link;
+    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, maxFinishedTasks, rateLimit, groupRateLimit, maxQueueSize, resume };
   }
 
   /**
-   * The supervisor actor that owns the queue (for inspection and tests). Until this is first read
-   * (and without `inspect`), the runner applies the supervisor's per-task `sync` events in place,
-   * without an xstate step; from the first read on, every event goes through the actor, so its
-   * subscribers see each snapshot.
+   * The supervisor actor: the runner's modes (`open`, `paused`, `draining`, `stopped`), its timers,
+   * and in its context the admission queue's state. Reading it changes nothing: per-task `sync`
+   * facts that need no timer are applied to its context in place (no xstate step per task) whether
+   * or not anyone reads it, so its `getSnapshot().context` is always current, while `subscribe`
+   * sees the steps that go through the actor (pause, resume, resize, drain, stop, cleanup sweeps,
+   * rate-limit ticks). With `inspect`, every event goes through the actor, so the inspector sees
+   * each `sync`.
    */
   get supervisor(): SupervisorActor {
-    // From now on every event goes through the actor, so its subscribers see every snapshot.
-    this.#supervisorObserved = true;
-    return this.#supervisor;
+    return this.#link.actor;
   }
 
   /**
@@ -229,14 +176,19 @@ export class BackgroundRunner {
    * const task = await runner.submit(research, { args: ['AI trends'], name: 'research', timeout: 60_000 });
    * ```
    */
-  async submit<TItem, TCollected>(
-    fn: (...args: any[]) => AsyncIterable<TItem> | PromiseLike<AsyncIterable<TItem>>, // eslint-disable-line @typescript-eslint/no-explicit-any
-    options: SubmitOptions<Awaited<TCollected>, TItem> & { collect: (items: TItem[]) => TCollected },
+  async submit<
+    F extends WorkFunction<TArgs, AsyncIterable<unknown> | PromiseLike<AsyncIterable<unknown>>>,
+    TItem,
+    TCollected,
+    TArgs extends readonly [] | readonly unknown[] = [],
+  >(
+    fn: F & ArgsCheck<F, TArgs> & StreamingWork<TItem>,
+    options: WorkOptions<TArgs, Awaited<TCollected>, TItem> & { collect: (items: TItem[]) => TCollected },
   ): Promise<BackgroundTask<Awaited<TCollected>>>;
-  async submit<TResult>(
-    fn: (...args: any[]) => TResult | PromiseLike<TResult>, // eslint-disable-line @typescript-eslint/no-explicit-any
-    options?: SubmitOptions<TaskResult<Awaited<TResult>>, StreamItem<Awaited<TResult>>>,
-  ): Promise<BackgroundTask<TaskResult<Awaited<TResult>>>>;
+  async submit<F extends WorkFunction<TArgs>, TArgs extends readonly [] | readonly unknown[] = []>(
+    fn: F & ArgsCheck<F, TArgs>,
+    options?: WorkOptions<TArgs, WorkResult<F>, WorkChunk<F>>,
+  ): Promise<BackgroundTask<WorkResult<F>>>;
   /**
    * Submits a task by the name of a handler registered with {@link BackgroundRunner.define}. Its
    * `args` must be JSON data: they are what a store keeps, so that a restarted process can run the
@@ -247,14 +199,43 @@ export class BackgroundRunner {
    *
    * @example
    * ```ts
-   * runner.define('research', async (topic: string, ctx: TaskContext) => lookUp(topic, ctx.signal));
-   * const task = await runner.submit<string>('research', { args: ['AI'] });
+   * const runner = new BackgroundRunner().define('research', async (topic: string, ctx: TaskContext) => lookUp(topic, ctx.signal));
+   * const task = await runner.submit('research', { args: ['AI'] }); // BackgroundTask<Result of lookUp>
    * ```
    */
-  async submit<TResult = unknown>(name: string, options?: SubmitOptions<TResult>): Promise<BackgroundTask<TResult>>;
+  async submit<THandlerMap extends HandlerMap, TName extends KnownHandlerName<THandlerMap>>(
+    this: BackgroundRunner<THandlerMap>,
+    name: TName,
+    ...options: NamedOptionsParam<THandlerMap[TName]>
+  ): Promise<BackgroundTask<WorkResult<THandlerMap[TName]>>>;
+  /**
+   * Submits a task by name on a runner whose handlers the compiler does not know (`define()` was
+   * not chained onto it): any name compiles, and the result is `TResult` (default `unknown`).
+   */
+  async submit<TResult = unknown, THandlerMap extends HandlerMap = THandlers>(
+    this: BackgroundRunner<THandlerMap>,
+    name: HandlerName<THandlerMap>,
+    options?: SubmitOptions<TResult>,
+  ): Promise<BackgroundTask<TResult>>;
   async submit(fn: unknown, options: SubmitOptions = {}): Promise<BackgroundTask> {
     if (this.#backend) return this.#submitRemote(this.#backend, fn, options);
-    return this.#submit(fn, options);
+    const task = readingArguments('submit()', () => this.#submit(fn, options));
+    // With a store, the submit is acknowledged once the task's record is committed.
+    if (this.#sync !== undefined) await this.#sync.saved(task);
+    return task;
+  }
+
+  /**
+   * Writes every change not yet in the store now, in one transaction, and resolves once it is
+   * committed: for code that must know everything so far is on disk (before `process.exit()`,
+   * say). Without a store it resolves at once. A `submit()` already waits for its record, and a
+   * `wait()` for the final state's; changes in between are written on the next event-loop turn.
+   *
+   * @throws the store's error when the write failed (also reported on `'error'`).
+   */
+  async flush(): Promise<void> {
+    const error = this.#sync?.flush();
+    if (error !== undefined) throw error;
   }
 
   /**
@@ -262,18 +243,23 @@ export class BackgroundRunner {
    * after a crash (see the `store` option and {@link BackgroundRunner.recover}); the handler is
    * called like a submitted function, as `handler(...args, context)`.
    *
-   * @returns the runner, so definitions chain.
+   * @returns the runner, so definitions chain; a chain types `submit(name, { args })` end to end
+   *   (arguments checked, result typed, unknown names a compile error).
    * @throws TypeError for an empty name, a non-function handler, or a name already defined.
    *
    * @example
    * ```ts
-   * runner
+   * const runner = new BackgroundRunner()
    *   .define('research', async (topic: string, ctx: TaskContext) => research(topic, ctx.signal))
    *   .define('summarise', async (text: string) => summarise(text));
    * ```
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  define(name: string, handler: (...args: any[]) => unknown): this {
+  define<TName extends string, H extends AnyWork, THandlerMap extends HandlerMap = THandlers>(
+    this: BackgroundRunner<THandlerMap>,
+    name: TName,
+    handler: H,
+  ): BackgroundRunner<WithHandler<THandlerMap, TName, H>>;
+  define(name: string, handler: AnyWork): unknown {
     if (typeof name !== 'string' || name === '') invalid('name', 'a non-empty string', name);
     if (typeof handler !== 'function') invalid('handler', 'a function', handler);
     if (this.#handlers.has(name)) {
@@ -296,17 +282,24 @@ export class BackgroundRunner {
    *
    * @throws TypeError when the agent has none of those methods or `prompt` is not a string.
    */
-  async submitAgent<TResult = unknown>(
-    agent: object,
+  async submitAgent<TAgent extends SubmittableAgent>(
+    agent: TAgent,
     prompt: string,
-    options: SubmitAgentOptions<TResult> = {},
-  ): Promise<BackgroundTask<TResult>> {
+    options?: SubmitAgentOptions<AgentResult<TAgent>, AgentChunk<TAgent>>,
+  ): Promise<BackgroundTask<AgentResult<TAgent>>>;
+  async submitAgent<TResult = unknown>(agent: object, prompt: string, options?: SubmitAgentOptions<TResult>): Promise<BackgroundTask<TResult>>;
+  async submitAgent(agent: object, prompt: string, options: SubmitAgentOptions = {}): Promise<BackgroundTask> {
     if (this.#backend) throw remoteNeedsName('submitAgent(agent, prompt)');
-    if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
-    const { method, work } = agentWork(agent);
-    const agentName = (agent as { name?: unknown }).name;
-    const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
-    return this.#submit<TResult>(work, { ...options, name, args: [prompt] });
+    const task = readingArguments('submitAgent()', () => {
+      if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      const { method, work } = agentWork(agent);
+      const agentName = (agent as { name?: unknown }).name;
+      const name = options.name ?? (typeof agentName === 'string' && agentName ? `${agentName}.${method}` : `agent.${method}`);
+      return this.#submit(work, { ...options, name, args: [prompt] });
+    });
+    if (this.#sync !== undefined) await this.#sync.saved(task);
+    return task;
   }
 
   /**
@@ -340,72 +333,42 @@ export class BackgroundRunner {
     const sync = this.#sync;
     if (sync === undefined) invalid('store', "a TaskStore for recover(); pass { store: sqliteStore({ path }) } from 'tasklane/sqlite'", undefined);
     if (this.#closing) throw new RunnerStoppedError('recover tasks');
-    const result: RecoverResult = { requeued: [], lost: [], finished: [], waiting: [] };
-    const now = this.#config.clock.now();
-    for (const row of sync.store.recoverable(sync.owner)) {
-      if (this.#tasks.has(row.id)) continue;
-      const info: SubmitInfo = { handler: row.handler, args: row.args, priority: row.priority, group: row.group };
-      if (isFinalStatus(row.status)) {
-        result.finished.push(this.#restoreFinished(row, row.status, restoredContext(row, null, false), info));
-        continue;
-      }
-      if (row.cancelRequested) {
-        const reason = 'cancel requested through the store while no runner held it';
-        const cancelled = updatesAfter(row, { type: 'cancel', at: now, reason });
-        result.finished.push(this.#restoreFinished(row, 'cancelled', cancelled, info));
-        continue;
-      }
-      const handler = row.handler === null ? undefined : this.#handlers.get(row.handler);
-      if (row.handler !== null && this.#config.resume === 'requeue') {
-        if (handler === undefined) {
-          result.waiting.push(row.id);
-          continue;
-        }
-        const execution = new Execution(row.id, handler as (...a: unknown[]) => unknown, row.args ?? [], this.#config.clock.now);
-        const task = new BackgroundTask(this.#host, restoredContext(row, execution, true), (t) => this.#deliver(t), undefined);
-        sync.track(task, info);
-        this.#enqueue(task, row.priority, row.group ?? undefined);
-        result.requeued.push(task);
-        continue;
-      }
-      const error = new TaskLostError(row.id, row.status, row.handler === null ? 'function' : 'mark-lost');
-      result.lost.push(this.#restoreFinished(row, 'lost', updatesAfter(row, { type: 'lose', at: now, error }), info));
-    }
-    return result;
+    return recoverTasks({ config: this.#config, sync, table: this.#table, driver: this.#driver, emitter: this.#emitter, handlers: this.#handlers });
   }
 
   /** Every task the runner still holds (finished ones until cleanup), in submission order. */
   get tasks(): BackgroundTask[] {
-    return [...this.#tasks.values()];
+    return this.#table.all();
   }
 
   /** The tasks running now. */
   get runningTasks(): BackgroundTask[] {
-    return [...this.#running];
+    return this.#table.running();
   }
 
   /** The tasks waiting for a slot, in submission order. */
   get pendingTasks(): BackgroundTask[] {
-    return this.tasks.filter((task) => task.status === 'pending');
+    return this.#table.pendingTasks();
   }
 
   /** Whether nothing is pending or running. */
   get isIdle(): boolean {
-    return this.#active === 0;
+    return this.#table.isIdle;
   }
 
   /** The task with this id, or `undefined` (unknown, or already cleaned up). */
   getTask(id: TaskId): BackgroundTask | undefined {
-    return this.#tasks.get(id);
+    return this.#table.get(id);
   }
 
   /** Plain JSON records of the tasks, optionally only those in `status`. */
   listTasks(options: { status?: TaskStatus | readonly TaskStatus[] } = {}): TaskRecord[] {
-    const { status } = options;
-    const wanted = status === undefined ? undefined : new Set<TaskStatus>(typeof status === 'string' ? [status] : status);
-    const records: TaskRecord[] = [];
-    for (const task of this.#tasks.values()) if (!wanted || wanted.has(task.status)) records.push(task.toJSON());
-    return records;
+    const status = readingArguments('listTasks()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object like { status: "running" }', options);
+      const { status } = options;
+      return status === undefined ? undefined : checkStatuses(status);
+    });
+    return this.#table.list(status);
   }
 
   /**
@@ -413,10 +376,11 @@ export class BackgroundRunner {
    * if it is unknown or had already finished.
    */
   async cancelTask(id: TaskId, reason?: string): Promise<boolean> {
-    const task = this.#tasks.get(id);
+    checkReason(reason);
     // A remote task ends when the backend says so (a waiting job removed, a running one aborted where it runs).
-    if (this.#backend && !this.#closing) return task?.isCompleted ? false : this.#backend.cancel(id, reason);
-    return task ? this.#cancel(task, reason) : false;
+    if (this.#backend && !this.#closing) return this.#cancelRemote(id, reason);
+    const task = this.#table.get(id);
+    return task ? this.#driver.cancel(task, reason) : false;
   }
 
   /**
@@ -425,13 +389,14 @@ export class BackgroundRunner {
    * Resolves with how many were cancelled.
    */
   async cancelAll(reason?: string): Promise<number> {
+    checkReason(reason);
     const backend = this.#backend;
     if (backend && !this.#closing) {
-      const pending = [...this.#tasks.values()].filter((task) => !task.isCompleted);
-      const results = await Promise.all(pending.map((task) => backend.cancel(task.id, reason)));
+      const active = this.#table.activeIds();
+      const results = await Promise.all(active.map((id) => backend.cancel(id, reason)));
       return results.filter(Boolean).length;
     }
-    return this.#cancelEverything(reason);
+    return this.#driver.cancelEverything(reason);
   }
 
   /**
@@ -441,39 +406,18 @@ export class BackgroundRunner {
    * @throws WaitTimeoutError when `timeout` ms pass first (the tasks keep running).
    */
   async waitAll(options: { timeout?: number | undefined } = {}): Promise<BackgroundTask[]> {
-    const timeout = checkTimeout('timeout', options.timeout);
-    if (!this.isIdle) {
-      await new Promise<void>((resolve, reject) => {
-        const waiter = (): void => {
-          if (timer !== undefined) this.#config.clock.clearTimeout(timer);
-          resolve();
-        };
-        const timer =
-          timeout === undefined
-            ? undefined
-            : this.#config.clock.setTimeout(() => {
-                this.#idleWaiters = this.#idleWaiters.filter((w) => w !== waiter);
-                reject(new WaitTimeoutError(undefined, timeout));
-              }, timeout);
-        this.#idleWaiters.push(waiter);
-      });
-    }
+    const timeout = readingArguments('waitAll()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object like { timeout: 1_000 }', options);
+      return checkTimeout('timeout', options.timeout);
+    });
+    if (!this.isIdle) await this.#idle.wait(timeout);
     return this.tasks;
-  }
-
-  /** Resolves when the runner is idle or `timeout` ms have passed, whichever comes first. */
-  async #idleWithin(timeout: number | undefined): Promise<void> {
-    if (timeout === undefined) return this.onIdle();
-    let timer: unknown;
-    const elapsed = new Promise<void>((resolve) => (timer = unref(this.#config.clock.setTimeout(() => resolve(), timeout))));
-    await Promise.race([this.onIdle(), elapsed]);
-    this.#config.clock.clearTimeout(timer);
   }
 
   /** Resolves when nothing is pending or running (at once if that is so now). */
   async onIdle(): Promise<void> {
     if (this.isIdle) return;
-    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    await this.#idle.wait();
   }
 
   /**
@@ -482,12 +426,7 @@ export class BackgroundRunner {
    */
   clearCompleted(): number {
     let removed = 0;
-    for (const task of [...this.#tasks.values()]) {
-      if (task.isCompleted) {
-        this.#remove(task.id);
-        removed += 1;
-      }
-    }
+    for (const task of this.#table.all()) if (this.#driver.forget(task.id)) removed += 1;
     return removed;
   }
 
@@ -497,41 +436,33 @@ export class BackgroundRunner {
    * `RunnerStoppedError`. Finished tasks stay readable. Idempotent.
    */
   async stop(options: { drain?: boolean; timeout?: number | undefined } = {}): Promise<void> {
-    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-    const timeout = checkTimeout('timeout', options.timeout);
+    const { timeout, drain } = readingArguments('stop()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      return { timeout: checkTimeout('timeout', options.timeout), drain: Boolean(options.drain) };
+    });
     if (this.#stopped) return;
-    const backend = this.#backend;
-    if (backend) {
-      this.#closing = true;
-      // Remote tasks this runner submitted run elsewhere: with `drain` wait for them (up to
-      // `timeout`) while the worker side lets its handlers finish or hands their jobs back.
-      const mirrorsDone = options.drain ? this.#idleWithin(timeout) : undefined;
-      await backend.stop({ drain: options.drain === true, timeout });
-      await mirrorsDone;
-      await backend.close();
+    if (this.#backend) {
+      await this.#stopBackend(this.#backend, drain, timeout);
       if (this.#stopped) return;
-      // Mirrors still unfinished end `cancelled` here; their jobs are not cancelled.
-      options = { ...options, drain: false };
-    }
-    if (options.drain) {
+    } else if (drain) {
       const first = !this.#closing;
       this.#closing = true;
       if (first) {
         // Pending tasks will never start: end them now, with a reason that says so.
-        for (const task of this.pendingTasks) this.#cancel(task, 'the runner stopped before this task started');
-        this.#supervisor.send({ type: 'drain', timeout, at: this.#config.clock.now() });
+        for (const task of this.pendingTasks) this.#driver.cancel(task, 'the runner stopped before this task started');
+        this.#link.drain(timeout);
       }
       await this.onIdle();
       if (this.#stopped) return;
     }
-    this.#cancelEverything('the runner stopped');
+    this.#driver.cancelEverything('the runner stopped');
     this.#stopped = true;
     this.#closing = true;
-    this.#batch = undefined;
-    this.#supervisor.send({ type: 'stop' });
+    this.#link.stop();
     // Write the cancellations, then give the store up so another runner may take it.
     this.#sync?.close();
-    this.#releaseIdleWaiters();
+    this.#idle.release();
+    this.#driver.releaseProcess();
   }
 
   /**
@@ -540,20 +471,20 @@ export class BackgroundRunner {
    */
   pause(): void {
     if (this.#stopped) return;
-    this.#flush();
-    this.#supervisor.send({ type: 'pause', at: this.#config.clock.now() });
+    this.#link.send({ type: 'pause', at: this.#config.clock.now() });
+    this.#driver.holdProcess();
   }
 
   /** Admits tasks again after `pause()`. */
   resume(): void {
     if (this.#stopped) return;
-    this.#flush();
-    this.#supervisor.send({ type: 'resume', at: this.#config.clock.now() });
+    this.#link.send({ type: 'resume', at: this.#config.clock.now() });
+    this.#driver.holdProcess();
   }
 
   /** Whether the runner is paused. */
   get isPaused(): boolean {
-    return this.#supervisor.getSnapshot().value === 'paused';
+    return this.#link.isPaused;
   }
 
   /**
@@ -565,8 +496,7 @@ export class BackgroundRunner {
   setConcurrency(n: number): void {
     checkPositiveInteger('maxConcurrentTasks', n);
     if (this.#stopped) return;
-    this.#flush();
-    this.#supervisor.send({ type: 'configure', maxConcurrentTasks: n, at: this.#config.clock.now() });
+    this.#link.send({ type: 'configure', maxConcurrentTasks: n, at: this.#config.clock.now() });
   }
 
   /** Whether `stop()` was called. */
@@ -579,8 +509,8 @@ export class BackgroundRunner {
    * c.counts.running).subscribe(render)`. Created on first use, so runners nobody watches pay nothing.
    */
   get registry(): TaskRegistry {
-    this.#registry ??= createTaskRegistry([...this.#tasks.values()].map((task) => task._summary()));
-    return this.#registry;
+    this.#driver.registry ??= createTaskRegistry(this.#table.all().map((task) => task._summary()));
+    return this.#driver.registry;
   }
 
   /**
@@ -588,20 +518,19 @@ export class BackgroundRunner {
    * is reported on `'error'` and does not stop other listeners.
    */
   on<E extends RunnerEventName>(event: E, listener: RunnerEvents[E]): this {
-    this.#emitter.on(event, this.#wrap(event, listener));
+    this.#emitter.on(event, listener);
     return this;
   }
 
   /** Adds a listener that is removed after its first call. */
   once<E extends RunnerEventName>(event: E, listener: RunnerEvents[E]): this {
-    this.#emitter.once(event, this.#wrap(event, listener));
+    this.#emitter.once(event, listener);
     return this;
   }
 
   /** Removes a listener added with `on` or `once`. */
   off<E extends RunnerEventName>(event: E, listener: RunnerEvents[E]): this {
-    const wrapped = this.#wrapped.get(listener as Listener);
-    if (wrapped) this.#emitter.off(event, wrapped);
+    this.#emitter.off(event, listener);
     return this;
   }
 
@@ -616,7 +545,115 @@ export class BackgroundRunner {
     return this;
   }
 
+  /**
+   * What `console.log(runner)` and `util.inspect(runner)` print: a compact summary (concurrency,
+   * mode, how many tasks are pending, running and held), not the internals.
+   */
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    const summary = {
+      maxConcurrentTasks: this.#link.maxConcurrentTasks,
+      paused: this.#link.pauseRequested,
+      stopped: this.#stopped,
+      pending: this.#table.pending,
+      running: this.#table.running().length,
+      tasks: this.#table.size,
+    };
+    return depth < 0 ? 'BackgroundRunner' : `BackgroundRunner ${inspect(summary, options)}`;
+  }
+
   // ---------------------------------------------------------------- internals
+
+  /** `cancelTask` with a backend: `false` for a finished (or unknown-here, finished-there) task. */
+  async #cancelRemote(id: TaskId, reason: string | undefined): Promise<boolean> {
+    const task = this.#table.get(id);
+    return task?.isCompleted ? false : this.#backend!.cancel(id, reason);
+  }
+
+  /**
+   * `stop()` with a backend. Remote tasks this runner submitted run elsewhere: with `drain`, wait
+   * for them (up to `timeout`) while the worker side lets its handlers finish or hands their jobs
+   * back; then close the backend. Mirrors still unfinished end `cancelled` in the stop that
+   * follows (their jobs are not cancelled).
+   */
+  async #stopBackend(backend: BackendSession, drain: boolean, timeout: number | undefined): Promise<void> {
+    this.#closing = true;
+    const mirrorsDone = drain && !this.isIdle ? this.#idle.wait(timeout).catch(() => undefined) : undefined;
+    await backend.stop({ drain, timeout });
+    await mirrorsDone;
+    await backend.close();
+  }
+
+  /**
+   * Submits a named task to the backend: held here `pending` as a mirror whose `execute` is the
+   * remote job ({@link RemoteWork}), driven by the backend's events through the same chart.
+   */
+  async #submitRemote(backend: BackendSession, name: unknown, options: SubmitOptions): Promise<BackgroundTask> {
+    const { task, submission } = readingArguments('submit()', () => this.#remoteTask(name, options));
+    this.#driver.track(task);
+    try {
+      await backend.submit(submission);
+    } catch (error) {
+      // Never queued: end the mirror and forget it, so the caller's rejection is the only trace.
+      this.#driver.cancel(task, 'the backend refused the task');
+      this.#driver.forget(task.id);
+      throw error;
+    }
+    return task;
+  }
+
+  /** Validates a remote submit and builds its mirror (not yet known to the runner) and its submission. */
+  #remoteTask(name: unknown, options: SubmitOptions): { task: BackgroundTask; submission: RemoteSubmission } {
+    if (this.#closing) throw new RunnerStoppedError('submit a task');
+    if (typeof name !== 'string') {
+      if (typeof name === 'function') throw remoteNeedsName('submit(fn)');
+      invalid('fn', 'the name of a handler defined in a worker process', name);
+    }
+    if (name === '') invalid('name', 'a non-empty string', name);
+    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+    checkKnownKeys('submit(fn, options)', options, SUBMIT_OPTION_KEYS);
+    const { args = [], onComplete, onProgress, onChunk, metadata = {}, priority = 0, retries = 0, retryOnTimeout = true } = options;
+    if (!Array.isArray(args)) invalid('args', 'an array', args);
+    checkJsonArgs(args);
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) invalid('name', 'a non-empty string', options.name);
+    const copiedMetadata = options.metadata === undefined ? metadata : copyMetadata(metadata);
+    checkFunction('onComplete', onComplete);
+    checkFunction('onProgress', onProgress);
+    checkFunction('onChunk', onChunk);
+    if (options.collect !== undefined) invalid('collect', 'undefined with a `backend` (a worker returns the result)', options.collect);
+    const timeout = 'timeout' in options ? checkTimeout('timeout', options.timeout) : this.#config.defaultTimeout;
+    if (typeof priority !== 'number' || !Number.isFinite(priority)) invalid('priority', 'a finite number', priority);
+    checkNonNegativeInteger('retries', retries);
+    if (typeof retryOnTimeout !== 'boolean') invalid('retryOnTimeout', 'a boolean', retryOnTimeout);
+    const backoff = checkBackoff(options.backoff);
+    if (this.#table.pending >= this.#config.maxQueueSize) throw new QueueFullError(this.#config.maxQueueSize);
+    const taskId = randomUUID();
+    const context = initialTaskContext({
+      taskId,
+      name: options.name ?? name,
+      // The worker enforces the timeout; the mirror arms no timer of its own.
+      timeout: undefined,
+      metadata: copiedMetadata,
+      createdAt: this.#config.clock.now(),
+      work: new RemoteWork(taskId, name, args, timeout),
+      maxAttempts: retries + 1,
+      backoff,
+      retryOnTimeout,
+    });
+    const task = BackgroundTask._create(this.#driver.host, context, onComplete, onProgress, onChunk);
+    const submission: RemoteSubmission = {
+      taskId,
+      handler: name,
+      args: [...args],
+      name: context.name,
+      timeout,
+      maxAttempts: retries + 1,
+      backoff: context.backoff,
+      retryOnTimeout,
+      priority,
+      metadata: copiedMetadata,
+    };
+    return { task: task as BackgroundTask, submission };
+  }
 
   #submit<TResult>(fn: unknown, options: SubmitOptions<TResult>): BackgroundTask<TResult> {
     if (this.#closing) throw new RunnerStoppedError('submit a task');
@@ -629,11 +666,12 @@ export class BackgroundRunner {
       if (options !== null && typeof options === 'object' && Array.isArray(options.args)) checkJsonArgs(options.args);
     }
     if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+    checkKnownKeys('submit(fn, options)', options, SUBMIT_OPTION_KEYS);
     const { args = [], name, onComplete, onProgress, onChunk, collect, metadata = {}, priority = 0, group, retries = 0, retryOnTimeout = true } =
       options;
     if (!Array.isArray(args)) invalid('args', 'an array', args);
     if (name !== undefined && (typeof name !== 'string' || name === '')) invalid('name', 'a non-empty string', name);
-    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
+    const copiedMetadata = options.metadata === undefined ? metadata : copyMetadata(metadata);
     checkFunction('onComplete', onComplete);
     checkFunction('onProgress', onProgress);
     checkFunction('onChunk', onChunk);
@@ -646,415 +684,53 @@ export class BackgroundRunner {
     checkNonNegativeInteger('retries', retries);
     if (typeof retryOnTimeout !== 'boolean') invalid('retryOnTimeout', 'a boolean', retryOnTimeout);
     const backoff = checkBackoff(options.backoff);
-    if (this.#pending >= this.#config.maxQueueSize) throw new QueueFullError(this.#config.maxQueueSize);
+    if (this.#table.pending >= this.#config.maxQueueSize) throw new QueueFullError(this.#config.maxQueueSize);
 
-    const taskId = randomUUID();
+    const taskId = this.#nextId();
     const now = this.#config.clock.now();
     const context = initialTaskContext({
       taskId,
       name: name ?? (handler ?? ((fn as TaskFunction).name || 'task')),
       timeout,
-      metadata,
+      metadata: copiedMetadata,
       createdAt: now,
       work: new Execution(taskId, fn as (...a: unknown[]) => unknown, args, this.#config.clock.now, collect as Collect | undefined),
       maxAttempts: retries + 1,
       backoff,
       retryOnTimeout,
     });
-    const task = new BackgroundTask<TResult>(this.#host, context, onComplete, onProgress, onChunk);
+    const task = BackgroundTask._create<TResult>(this.#driver.host, context, onComplete, onProgress, onChunk);
     if (this.#sync !== undefined) {
       this.#sync.track(task as BackgroundTask, { handler: handler ?? null, args: handler === undefined ? null : [...args], priority, group: group ?? null });
     }
-    this.#enqueue(task as BackgroundTask, priority, group);
+    this.#driver.enqueue(task as BackgroundTask, priority, group, 'submit');
     return task;
-  }
-
-  /**
-   * Submits a named task to the backend: held here `pending` as a mirror whose `execute` is the
-   * remote job ({@link RemoteWork}), driven by the backend's events through the same chart.
-   */
-  async #submitRemote(backend: BackendSession, name: unknown, options: SubmitOptions): Promise<BackgroundTask> {
-    if (this.#closing) throw new RunnerStoppedError('submit a task');
-    if (typeof name !== 'string') {
-      if (typeof name === 'function') throw remoteNeedsName('submit(fn)');
-      invalid('fn', 'the name of a handler defined in a worker process', name);
-    }
-    if (name === '') invalid('name', 'a non-empty string', name);
-    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-    const { args = [], onComplete, onProgress, onChunk, metadata = {}, priority = 0, retries = 0, retryOnTimeout = true } = options;
-    if (!Array.isArray(args)) invalid('args', 'an array', args);
-    checkJsonArgs(args);
-    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) invalid('name', 'a non-empty string', options.name);
-    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
-    checkFunction('onComplete', onComplete);
-    checkFunction('onProgress', onProgress);
-    checkFunction('onChunk', onChunk);
-    if (options.collect !== undefined) invalid('collect', 'undefined with a `backend` (a worker returns the result)', options.collect);
-    const timeout = 'timeout' in options ? checkTimeout('timeout', options.timeout) : this.#config.defaultTimeout;
-    if (typeof priority !== 'number' || !Number.isFinite(priority)) invalid('priority', 'a finite number', priority);
-    checkNonNegativeInteger('retries', retries);
-    if (typeof retryOnTimeout !== 'boolean') invalid('retryOnTimeout', 'a boolean', retryOnTimeout);
-    const backoff = checkBackoff(options.backoff);
-    if (this.#pending >= this.#config.maxQueueSize) throw new QueueFullError(this.#config.maxQueueSize);
-    const taskId = randomUUID();
-    const context = initialTaskContext({
-      taskId,
-      name: options.name ?? name,
-      // The worker enforces the timeout; the mirror arms no timer of its own.
-      timeout: undefined,
-      metadata,
-      createdAt: this.#config.clock.now(),
-      work: new RemoteWork(taskId, name, args, timeout),
-      maxAttempts: retries + 1,
-      backoff,
-      retryOnTimeout,
-    });
-    const task = new BackgroundTask(this.#host, context, onComplete, onProgress, onChunk);
-    this.#tasks.set(taskId, task);
-    if (this.#config.inspect) this.#materialize(task);
-    this.#registry?.trigger.upsert({ summary: task._summary() });
-    this.#active += 1;
-    this.#pending += 1;
-    // Announced before the job exists, so `submitted` always comes before `started`.
-    if (this.#listens('submitted')) this.#emit('submitted', { task });
-    try {
-      await backend.submit({
-        taskId,
-        handler: name,
-        args: [...args],
-        name: context.name,
-        timeout,
-        maxAttempts: retries + 1,
-        backoff: context.backoff,
-        retryOnTimeout,
-        priority,
-        metadata,
-      });
-    } catch (error) {
-      // Never queued: end the mirror and forget it, so the caller's rejection is the only trace.
-      this.#cancel(task, 'the backend refused the task');
-      this.#tasks.delete(taskId);
-      this.#registry?.trigger.remove({ taskId });
-      throw error;
-    }
-    return task;
-  }
-
-  /** Makes a new pending task known to the runner and queues it. */
-  #enqueue(task: BackgroundTask, priority: number, group: string | undefined): void {
-    this.#tasks.set(task.id, task);
-    if (this.#config.inspect) this.#materialize(task);
-    this.#registry?.trigger.upsert({ summary: task._summary() });
-    this.#active += 1;
-    this.#pending += 1;
-    if (this.#listens('submitted')) this.#emit('submitted', { task });
-    this.#tellSubmitted({ taskId: task.id, priority, group, seq: 0 });
-  }
-
-  /** Sends an event to a task: to its actor if it has one, else through the compact transition. */
-  #dispatch(task: BackgroundTask, event: TaskMachineEvent): void {
-    if (isFinalStatus(task._status)) return; // a final state ignores everything
-    if (task._actor) {
-      task._actor.send(event);
-      return;
-    }
-    const next = transitionTask(task._status, task._context, event);
-    if (next) this.#commit(task, next[0], next[1]);
-  }
-
-  /**
-   * Records a task's new state (from the compact transition or the actor's snapshot) and carries
-   * out what follows: effects for actor-less tasks, callbacks, waiters, events, the registry, and
-   * telling the supervisor about a finished task.
-   */
-  #commit(task: BackgroundTask, status: TaskStatus, context: TaskMachineContext): void {
-    const previous = task._status;
-    const previousContext = task._context;
-    if (previous === status && previousContext === context) return;
-    task._status = status;
-    task._context = context;
-    if (this.#sync !== undefined) this.#sync.touch(task);
-    const execution = context.work as Execution;
-
-    if (previous === status) {
-      if (status !== 'running') return;
-      const reported = context.progress !== previousContext.progress || context.message !== previousContext.message;
-      const streamed = context.chunks !== previousContext.chunks;
-      if (!reported && !streamed) return;
-      this.#registry?.trigger.upsert({ summary: task._summary() });
-      if (reported && task._onProgress) this.#call('onProgress', task, () => task._onProgress!(context.progress, context.message, task));
-      if (streamed && task._onChunk) this.#call('onChunk', task, () => task._onChunk!(context.chunk, task));
-      if (this.#listens('progress')) {
-        const { progress, message } = context;
-        this.#emit('progress', streamed ? { task, progress, message, chunk: context.chunk } : { task, progress, message });
-      }
-      return;
-    }
-
-    // Leave the old state: undo its effects.
-    if (previous === 'pending') this.#pending -= 1;
-    if (task._timer !== undefined) {
-      this.#config.clock.clearTimeout(task._timer);
-      task._timer = undefined;
-    }
-    if (previous === 'running') {
-      this.#running.delete(task);
-      // Abort with the task's own error, so `signal.reason` is the TaskCancelledError/TaskTimeoutError.
-      execution.abort(context.error);
-    }
-    this.#registry?.trigger.upsert({ summary: task._summary() });
-
-    if (status === 'running') {
-      this.#running.add(task);
-      // Announce the start before calling the work, so a sync progress report follows 'started'.
-      if (this.#listens('started')) this.#emit('started', { task, attempt: context.attempt });
-      if (!task._actor && task._status === 'running') {
-        // The actor-less equivalent of the machine's `running` state: invoke the work, arm the timeout.
-        execution.attach((event) => this.#dispatch(task, event), context.attempt);
-        if (context.timeout !== undefined && task._status === 'running') {
-          task._timer = this.#schedule(context.timeout, () => this.#dispatch(task, { type: 'timeout' }), task);
-        }
-      }
-      return;
-    }
-
-    if (status === 'retrying') {
-      const retryAt = context.retryAt ?? this.#config.clock.now();
-      const failedAt = context.attempts.at(-1)?.completedAt ?? retryAt;
-      const delayMs = Math.max(0, retryAt - failedAt);
-      if (!task._actor) task._timer = this.#schedule(delayMs, () => this.#dispatch(task, { type: 'retry', at: retryAt }), task);
-      this.#emit('retrying', { task, error: context.error!, attempt: context.attempt, delayMs });
-      return;
-    }
-
-    if (!isFinalStatus(status)) return;
-    task._settleWaiters();
-    if (task._onComplete) this.#call('onComplete', task, () => task._onComplete!(task));
-    if (this.#listens(status)) {
-      if (status === 'completed') this.#emit('completed', { task });
-      else if (status === 'failed') this.#emit('failed', { task, error: context.error! });
-      else if (status === 'lost') this.#emit('lost', { task, error: context.error! });
-      else this.#emit('cancelled', { task });
-    }
-    // A remote task never held a slot here: the supervisor only schedules its cleanup.
-    if (previous === 'pending' || this.#backend) this.#tell('withdrawn', task.id);
-    else this.#tell('settled', task.id);
-    this.#active -= 1;
-    if (this.#active === 0) this.#idle();
-  }
-
-  /** A timer on the runner's clock that never holds the process open. */
-  #schedule(ms: number, fn: () => void, task: BackgroundTask): unknown {
-    return unref(
-      this.#config.clock.setTimeout(() => {
-        task._timer = undefined;
-        fn();
-      }, ms),
-    );
-  }
-
-  #tellSubmitted(entry: QueuedTask): void {
-    this.#openBatch()?.submitted.push(entry);
-  }
-
-  /** Queues a fact for the supervisor; the first one in a microtask schedules the flush. */
-  #tell(kind: 'withdrawn' | 'settled', taskId: TaskId): void {
-    this.#openBatch()?.[kind].push(taskId);
-  }
-
-  #openBatch(): Batch | undefined {
-    if (this.#stopped) return undefined;
-    if (!this.#batch) {
-      this.#batch = this.#spareBatch ?? { type: 'sync', submitted: [], withdrawn: [], settled: [], at: 0 };
-      this.#spareBatch = undefined;
-      queueMicrotask(this.#flush);
-    }
-    return this.#batch;
-  }
-
-  readonly #flush = (): void => {
-    const batch = this.#batch;
-    this.#batch = undefined;
-    if (!batch || this.#stopped) return;
-    batch.at = this.#config.clock.now();
-    if (!this.#supervisorObserved && syncInPlace(this.#supervisor.getSnapshot(), batch, this.#outbox)) {
-      // Nothing kept a reference to it (an event sent to the actor may be kept by an inspector).
-      batch.submitted.length = 0;
-      batch.withdrawn.length = 0;
-      batch.settled.length = 0;
-      this.#spareBatch = batch;
-      return;
-    }
-    this.#supervisor.send(batch);
-  };
-
-  #admit(taskId: TaskId): void {
-    const task = this.#tasks.get(taskId);
-    if (task?.status === 'pending') {
-      this.#dispatch(task, { type: 'start', at: this.#config.clock.now() });
-    } else {
-      // Cancelled while the supervisor was admitting it: give the slot back.
-      this.#tell('settled', taskId);
-    }
-  }
-
-  #cancel(task: BackgroundTask, reason: string | undefined): boolean {
-    if (task.isCompleted) return false;
-    this.#dispatch(task, { type: 'cancel', at: this.#config.clock.now(), reason });
-    return task.status === 'cancelled';
-  }
-
-  #cancelEverything(reason: string | undefined): number {
-    let cancelled = 0;
-    // Pending first, so no slot freed by a cancel admits a task that is about to be cancelled.
-    for (const task of this.pendingTasks) if (this.#cancel(task, reason)) cancelled += 1;
-    for (const task of [...this.#tasks.values()]) if (!task.isCompleted && this.#cancel(task, reason)) cancelled += 1;
-    return cancelled;
-  }
-
-  #remove(taskId: TaskId): void {
-    const task = this.#tasks.get(taskId);
-    if (!task?.isCompleted) return;
-    this.#tasks.delete(taskId);
-    this.#registry?.trigger.remove({ taskId });
-    // A task actor in a final state has already stopped and left the actor system by itself.
-  }
-
-  /** Shows a task recovered in a final state: held until cleanup like any finished task, and delivered. */
-  #restoreFinished(row: StoredTask, status: TaskStatus, context: TaskMachineContext, info: SubmitInfo): BackgroundTask {
-    const task = new BackgroundTask(this.#host, context, undefined, undefined);
-    task._status = status;
-    this.#tasks.set(task.id, task);
-    this.#registry?.trigger.upsert({ summary: task._summary() });
-    // Known to the supervisor only as finished, so cleanup removes it after `cleanupDelay`.
-    this.#tell('withdrawn', task.id);
-    if (status === 'lost' && this.#listens('lost')) this.#emit('lost', { task, error: context.error! });
-    if (status !== row.status || !row.delivered) this.#deliver(task);
-    this.#sync?.track(task, info);
-    return task;
-  }
-
-  /** Hands a recovered task's outcome to `onRecovered` and the `'recovered'` event. */
-  #deliver(task: BackgroundTask): void {
-    const { onRecovered } = this.#config;
-    const received = onRecovered !== undefined || this.#listens('recovered');
-    if (onRecovered) this.#call('onRecovered', task, () => onRecovered(task));
-    if (this.#listens('recovered')) this.#emit('recovered', { task });
-    this.#sync?.setUndelivered(task.id, !received);
-  }
-
-  #idle(): void {
-    this.#releaseIdleWaiters();
-    this.#emit('idle', {});
-  }
-
-  #releaseIdleWaiters(): void {
-    const waiters = this.#idleWaiters;
-    this.#idleWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
-
-  /**
-   * Gives a task its actor: created in the task's current state with the supervisor as parent, so
-   * inspectors show it under the supervisor. A running task's work keeps running: the restored
-   * `execute` child attaches to it, and the timeout already armed stays armed.
-   */
-  #materialize(task: BackgroundTask): TaskActor {
-    if (task._actor) return task._actor;
-    const snapshot = taskLogic.resolveState({ value: task._status, context: task._context });
-    const actor = createActor(taskLogic, {
-      snapshot,
-      parent: this.#supervisor,
-      id: task.id,
-      input: task._context as TaskMachineInput,
-    });
-    task._actor = actor;
-    actor.subscribe({
-      next: (snap) => this.#commit(task, snap.value as TaskStatus, snap.context),
-      error: (error) => this.#report(error, 'listener', task.id),
-    });
-    actor.start();
-    return actor;
-  }
-
-  /** Whether `event` has listeners: lets hot paths skip building a payload nobody reads. */
-  #listens(event: RunnerEventName): boolean {
-    return this.#emitter.listenerCount(event) > 0;
-  }
-
-  #emit<E extends RunnerEventName>(event: E, payload: Parameters<RunnerEvents[E]>[0]): void {
-    this.#emitter.emit(event, payload);
-  }
-
-  #wrap(event: RunnerEventName, listener: unknown): Listener {
-    if (typeof listener !== 'function') invalid('listener', 'a function', listener);
-    let wrapped = this.#wrapped.get(listener as Listener);
-    if (!wrapped) {
-      wrapped = ((payload: unknown) => {
-        try {
-          (listener as (payload: unknown) => void)(payload);
-        } catch (error) {
-          if (event === 'error') return; // never loop on a throwing error listener
-          const taskId = (payload as { task?: BackgroundTask } | undefined)?.task?.id;
-          this.#report(error, 'listener', taskId);
-        }
-      }) as Listener;
-      this.#wrapped.set(listener as Listener, wrapped);
-    }
-    return wrapped;
-  }
-
-  #call(source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered', task: BackgroundTask, fn: () => void): void {
-    try {
-      fn();
-    } catch (error) {
-      this.#report(error, source, task.id);
-    }
-  }
-
-  #report(
-    error: unknown,
-    source: 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store' | 'backend',
-    taskId: TaskId | undefined,
-  ): void {
-    if (this.#emitter.listenerCount('error') > 0) {
-      this.#emit('error', { error, source, taskId });
-      return;
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    process.emitWarning(`tasklane: ${source} for task ${taskId ?? '-'} threw: ${message}`, { code: 'TASKLANE_CALLBACK_ERROR' });
   }
 }
 
-/** A task's context rebuilt from its stored record; `requeue` readies it to start again. */
-function restoredContext(row: StoredTask, work: unknown, requeue: boolean): TaskMachineContext {
-  const base = initialTaskContext({
-    taskId: row.id,
-    name: row.name,
-    timeout: row.timeout ?? undefined,
-    metadata: row.metadata,
-    createdAt: row.createdAt,
-    work,
-    // A crash does not use up a retry: the interrupted attempt gets its run again.
-    maxAttempts: requeue ? Math.max(row.maxAttempts, row.attempt + 1) : row.maxAttempts,
-    backoff: row.backoff,
-    retryOnTimeout: row.retryOnTimeout,
-  });
-  return {
-    ...base,
-    attempt: row.attempt,
-    startedAt: row.startedAt ?? undefined,
-    completedAt: requeue ? undefined : (row.completedAt ?? undefined),
-    progress: row.progress,
-    message: row.message ?? undefined,
-    result: requeue ? undefined : (row.result ?? undefined),
-    error: requeue || row.error === null ? undefined : fromStoredError(row.error),
-  };
-}
-
-/** The context after ending a stored active task with `cancel` or `lose`, through the machine's own transition. */
-function updatesAfter(row: StoredTask, event: Extract<TaskMachineEvent, { type: 'cancel' | 'lose' }>): TaskMachineContext {
-  return transitionTask('pending', restoredContext(row, null, false), event)![1];
+/**
+ * Copies the `metadata` option at submit, so a getter or proxy trap that throws fails `submit()`
+ * with a message naming the key, instead of every later `toJSON()`/`listTasks()`; and so changes
+ * the caller makes afterwards do not show through.
+ */
+function copyMetadata(metadata: unknown): Record<string, unknown> {
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) invalid('metadata', 'an object', metadata);
+  let keys: string[];
+  try {
+    keys = Object.keys(metadata);
+  } catch (error) {
+    throw new TypeError(`Expected \`metadata\` to be a plain object, but listing its keys threw: ${messageOf(error)}`, { cause: error });
+  }
+  const entries: [string, unknown][] = [];
+  for (const key of keys) {
+    try {
+      entries.push([key, (metadata as Record<string, unknown>)[key]]);
+    } catch (error) {
+      throw new TypeError(`Expected \`metadata.${key}\` to be a value, but reading it threw: ${messageOf(error)}`, { cause: error });
+    }
+  }
+  // fromEntries defines own properties, so a `__proto__` key stays data.
+  return Object.fromEntries(entries);
 }
 
 /** The TypeError for work a remote backend cannot carry to another process. */
@@ -1064,7 +740,14 @@ function remoteNeedsName(call: string): TypeError {
   );
 }
 
-function unref<T>(handle: T): T {
-  (handle as { unref?: () => void } | undefined)?.unref?.();
-  return handle;
+const STATUSES: ReadonlySet<string> = new Set(Object.values(TaskStatus));
+
+/** The `status` filter of `listTasks`: one status or a list of them, each a real one. */
+function checkStatuses(status: unknown): TaskStatus[] {
+  const expected = `a task status (${[...STATUSES].map((s) => `'${s}'`).join(', ')}) or an array of them`;
+  const list: unknown[] = typeof status === 'string' ? [status] : Array.isArray(status) ? status : invalid('status', expected, status);
+  list.forEach((entry, i) => {
+    if (typeof entry !== 'string' || !STATUSES.has(entry)) invalid(list === status ? `status[${i}]` : 'status', expected, entry);
+  });
+  return list as TaskStatus[];
 }

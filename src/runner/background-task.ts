@@ -1,10 +1,12 @@
+import { toObserver } from 'xstate';
 import type { Observer, Subscription } from 'xstate';
 import { TaskCancelledError, WaitTimeoutError } from '../errors.js';
+import type { QueuedTask } from '../machines/supervisor-machine.js';
 import type { AttemptRecord, TaskActor, TaskMachineContext, TaskSnapshot } from '../machines/task-machine.js';
 import { isFinalStatus } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
-import { checkTimeout, invalid } from '../validate.js';
-import type { RunnerClock } from './options.js';
+import { checkReason, checkTimeout, invalid, readingArguments } from '../validate.js';
+import type { RunnerClock } from './clock.js';
 import type { TaskSummary } from './registry.js';
 
 /** A task as plain JSON: what `task.toJSON()` and `runner.listTasks()` return. */
@@ -32,8 +34,17 @@ export interface TaskRecord {
 export interface TaskHost {
   readonly clock: Required<RunnerClock>;
   materialize(task: BackgroundTask): TaskActor;
+  /** The task's snapshot when it has no actor. */
+  snapshot(task: BackgroundTask): TaskSnapshot;
+  /** Cancels the task; a remote task's cancel goes to its backend, hence the promise. */
   cancel(task: BackgroundTask, reason: string | undefined): boolean | Promise<boolean>;
+  /** Reports an observer that threw. */
+  report(error: unknown, task: BackgroundTask): void;
+  /** Whether the task's latest state is not in the store yet (its write is then hurried): a final one settles `wait()` once it is. */
+  unsaved(task: BackgroundTask): boolean;
 }
+
+const NO_SUBSCRIPTION: Subscription = Object.freeze({ unsubscribe: () => undefined });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyTask = BackgroundTask<any>;
@@ -59,8 +70,14 @@ export class BackgroundTask<TResult = unknown> {
   _actor: TaskActor | undefined;
   /** @internal The timeout timer of an actor-less running task. */
   _timer: unknown;
+  /** @internal The task's entry in the supervisor's queue, so an admission can be given back. */
+  _queued: QueuedTask | undefined;
   /** @internal */
   _waiters: Waiter[] | undefined;
+  /** @internal Observers subscribed through the handle (see `subscribe`). */
+  _observers: Observer<TaskSnapshot>[] | undefined;
+  /** @internal The snapshot last built for `getSnapshot()` without an actor, kept while it is current. */
+  _snapshot: TaskSnapshot | undefined;
   /** @internal */
   readonly _host: TaskHost;
   // Typed loosely so a BackgroundTask<number> is still a BackgroundTask<unknown>.
@@ -71,8 +88,10 @@ export class BackgroundTask<TResult = unknown> {
   /** @internal */
   readonly _onChunk: ((chunk: unknown, task: AnyTask) => void) | undefined;
 
-  /** @internal Created by `BackgroundRunner#submit`. */
-  constructor(
+  // Not marked internal: stripInternal would drop it and leave an implicit public constructor. Private,
+  // the published class says `private constructor()`, so `new BackgroundTask()` does not compile.
+  // The runner creates handles with `BackgroundTask._create`.
+  private constructor(
     host: TaskHost,
     context: TaskMachineContext,
     onComplete: ((task: BackgroundTask<TResult>) => void) | undefined,
@@ -86,7 +105,21 @@ export class BackgroundTask<TResult = unknown> {
     this._onChunk = onChunk as BackgroundTask['_onChunk'];
   }
 
-  /** A random UUID. */
+  /** @internal Creates a task handle: the runner's only way in, since the constructor is private. */
+  static _create<TResult = unknown>(
+    host: TaskHost,
+    context: TaskMachineContext,
+    onComplete: ((task: BackgroundTask<TResult>) => void) | undefined,
+    onProgress: ((progress: number, message: string | undefined, task: BackgroundTask<TResult>) => void) | undefined,
+    onChunk?: ((chunk: never, task: BackgroundTask<TResult>) => void) | undefined,
+  ): BackgroundTask<TResult> {
+    return new BackgroundTask<TResult>(host, context, onComplete, onProgress, onChunk);
+  }
+
+  /**
+   * The task's id: UUID-shaped, unique across runners and processes (a per-runner random part and a
+   * counter; tasks recovered from a store keep the id they were stored with).
+   */
   get id(): TaskId {
     return this._context.taskId;
   }
@@ -180,14 +213,24 @@ export class BackgroundTask<TResult = unknown> {
     return this._host.materialize(this as BackgroundTask);
   }
 
-  /** The task actor's current snapshot (`value` is the status, `context` the data). */
+  /**
+   * The task's current `taskMachine` snapshot (`value` is the status, `context` the data;
+   * `matches`, `can`, `hasTag` work). It does not create an actor: a task without one gets a
+   * genuine snapshot of the machine in the task's state, the same an actor would hold.
+   */
   getSnapshot(): TaskSnapshot {
-    return this.actor.getSnapshot();
+    if (this._actor) return this._actor.getSnapshot();
+    const cached = this._snapshot;
+    if (cached !== undefined && cached.context === this._context && cached.value === this._status) return cached;
+    return (this._snapshot = this._host.snapshot(this as BackgroundTask));
   }
 
   /**
-   * Observes the task actor's snapshots: one per transition and progress report. Completes after
-   * the final state. Same as `task.actor.subscribe(observer)`.
+   * Observes the task's snapshots: one per transition and progress report, each a genuine
+   * `taskMachine` snapshot. Completes after the final state (at once for a finished task). It does
+   * not create an actor, so observing a task costs little and never changes what it does; an
+   * observer that throws is reported on the runner's `'error'` event. Once the task has an actor
+   * (`task.actor`), this is the same as `task.actor.subscribe(observer)`.
    *
    * @example
    * ```ts
@@ -195,7 +238,44 @@ export class BackgroundTask<TResult = unknown> {
    * ```
    */
   subscribe(observer: Observer<TaskSnapshot> | ((snapshot: TaskSnapshot) => void)): Subscription {
-    return this.actor.subscribe(observer as Observer<TaskSnapshot>);
+    if (this._actor) return this._actor.subscribe(observer as Observer<TaskSnapshot>);
+    const resolved = toObserver(observer);
+    if (isFinalStatus(this._status)) {
+      resolved.complete?.();
+      return NO_SUBSCRIPTION;
+    }
+    (this._observers ??= []).push(resolved);
+    return {
+      unsubscribe: () => {
+        const index = this._observers?.indexOf(resolved) ?? -1;
+        if (index >= 0) this._observers!.splice(index, 1);
+      },
+    };
+  }
+
+  /** @internal Hands the current snapshot to the handle's observers; completes them once final. */
+  _notify(): void {
+    const observers = this._observers;
+    if (observers === undefined) return;
+    const final = isFinalStatus(this._status);
+    if (final) this._observers = undefined;
+    if (observers.length === 0) return;
+    const snapshot = this.getSnapshot();
+    for (const observer of [...observers]) {
+      try {
+        observer.next?.(snapshot);
+      } catch (error) {
+        this._host.report(error, this as BackgroundTask);
+      }
+    }
+    if (!final) return;
+    for (const observer of observers) {
+      try {
+        observer.complete?.();
+      } catch (error) {
+        this._host.report(error, this as BackgroundTask);
+      }
+    }
   }
 
   /**
@@ -203,14 +283,19 @@ export class BackgroundTask<TResult = unknown> {
    * work's error when it fails (`TaskTimeoutError` on timeout), with `TaskCancelledError` when it is
    * cancelled, and with `WaitTimeoutError` when `timeout` ms pass first: the task keeps running.
    *
+   * With a `store`, it settles only once the final state is committed to the store (or its write
+   * failed, which is reported on `'error'`), so a script may exit right after it.
+   *
    * Calling it is optional: a failed task never causes an unhandled rejection by itself.
    *
    * @param options.timeout - give up after this many ms; no limit by default.
    */
   wait(options: { timeout?: number | undefined } = {}): Promise<TResult> {
-    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-    const timeout = checkTimeout('timeout', options.timeout);
-    if (isFinalStatus(this._status)) return this._outcome() as Promise<TResult>;
+    const timeout = readingArguments('wait()', () => {
+      if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+      return checkTimeout('timeout', options.timeout);
+    });
+    if (isFinalStatus(this._status) && !this._host.unsaved(this as BackgroundTask)) return this._outcome() as Promise<TResult>;
     return new Promise<TResult>((resolve, reject) => {
       const waiter: Waiter = { resolve: resolve as (value: unknown) => void, reject, timer: undefined };
       (this._waiters ??= []).push(waiter);
@@ -229,7 +314,11 @@ export class BackgroundTask<TResult = unknown> {
    * aborted. Resolves `true` if this call cancelled it, `false` if it had already finished.
    */
   cancel(reason?: string): Promise<boolean> {
-    return Promise.resolve(this._host.cancel(this as BackgroundTask, reason));
+    try {
+      return Promise.resolve(this._host.cancel(this as BackgroundTask, checkReason(reason)));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
   /** The task as plain JSON. */
@@ -251,6 +340,18 @@ export class BackgroundTask<TResult = unknown> {
       attempt: c.attempt,
       metadata: { ...c.metadata },
     };
+  }
+
+  /**
+   * What `console.log(task)` and `util.inspect(task)` print: a compact summary (id, name, status,
+   * attempt, progress, and the result or error), not the handle's internals.
+   */
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    const c = this._context;
+    const summary: Record<string, unknown> = { id: c.taskId, name: c.name, status: this._status, attempt: c.attempt, progress: c.progress };
+    if (this._status === 'completed') summary['result'] = c.result;
+    if (c.error) summary['error'] = `${c.error.name}: ${c.error.message}`;
+    return depth < 0 ? `BackgroundTask <${this._status}>` : `BackgroundTask ${inspect(summary, options)}`;
   }
 
   /** @internal The registry's view of this task. */

@@ -16,6 +16,9 @@ export function checkJsonArgs(args: readonly unknown[]): void {
   for (let i = 0; i < args.length; i += 1) checkJson(args[i], `args[${i}]`, ancestors, true);
 }
 
+/** How deep JSON arguments may nest: far beyond real data, well within the stack. */
+const MAX_DEPTH = 1_000;
+
 function reject(path: string, what: string, fix: string): never {
   throw new TypeError(`Expected \`${path}\` to be JSON data (named tasks' arguments are stored as JSON), got ${what}: ${fix}`);
 }
@@ -46,6 +49,10 @@ function checkJson(value: unknown, path: string, ancestors: object[], inArray: b
   if (value === null) return;
   const object = value as object;
   if (ancestors.includes(object)) reject(path, 'a cyclic reference (an object that contains itself)', 'JSON cannot hold cycles; pass a tree');
+  if (ancestors.length >= MAX_DEPTH) {
+    const shown = path.length > 60 ? `${path.slice(0, 40)}…` : path;
+    reject(shown, `data nested more than ${MAX_DEPTH} levels deep`, 'flatten it (or pass it as one JSON string and parse it in the handler)');
+  }
   if (object instanceof Date) {
     reject(path, 'a Date', 'pass date.toISOString() (and parse it in the handler) instead, so the handler gets what you meant');
   }

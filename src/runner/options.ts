@@ -1,23 +1,15 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import { describe } from '../errors.js';
-import { checkFunction, checkPositiveInteger, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
+import { checkFunction, checkKnownKeys, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
 import type { Backoff } from '../machines/task-machine.js';
 import type { RateLimit } from '../machines/rate-window.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { Backend } from '../backends/backend.js';
 import type { BackgroundTask } from './background-task.js';
+import type { RunnerClock } from './clock.js';
 
 
-/**
- * The clock the runner schedules timers on and reads the time from. xstate's `SimulatedClock`
- * fits it; so does `{ setTimeout, clearTimeout, now: Date.now }`.
- */
-export interface RunnerClock {
-  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
-  clearTimeout(id: unknown): void;
-  /** Epoch milliseconds. Defaults to `Date.now()`. */
-  now?(): number;
-}
+export type { RunnerClock } from './clock.js';
 
 /**
  * Options of `new BackgroundRunner(options)`: the TypeScript face of Python's `BackgroundConfig`.
@@ -46,9 +38,19 @@ export interface BackgroundConfig {
    */
   cleanupDelay?: number;
   /**
+   * With `autoCleanup`, the most finished tasks the runner holds while their `cleanupDelay` runs;
+   * when one more finishes, the oldest finished task is removed at once (like BullMQ's
+   * `removeOnComplete: { count }`). This bounds a busy runner's memory at the default 5-minute
+   * delay (a million tasks stay under 400 MB). Handles you hold keep working; `Infinity` keeps
+   * every finished task for the whole delay.
+   * @defaultValue 10_000
+   */
+  maxFinishedTasks?: number | undefined;
+  /**
    * An XState inspection observer (e.g. `createBrowserInspector().inspect` from
    * `@statelyai/inspect`, or any `(event) => void`). It sees the supervisor and every task actor;
-   * with it set, every task gets its actor at submit time.
+   * with it set, every task gets its actor with its first event (admitted, or cancelled while
+   * queued), restored in `pending`: a queued task stays a compact record until then.
    */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /**
@@ -106,6 +108,43 @@ export interface BackgroundConfig {
   backend?: Backend | undefined;
 }
 
+/** The options in force, defaults applied, as `runner.config` shows them. */
+export interface RunnerConfig {
+  readonly maxConcurrentTasks: number;
+  readonly rateLimit: RateLimit | undefined;
+  readonly groupRateLimit: RateLimit | undefined;
+  readonly maxQueueSize: number;
+  readonly maxFinishedTasks: number;
+  readonly defaultTimeout: number | undefined;
+  readonly autoCleanup: boolean;
+  readonly cleanupDelay: number;
+  readonly resume: 'requeue' | 'mark-lost';
+}
+
+const runnerKeys = [
+  'maxConcurrentTasks',
+  'defaultTimeout',
+  'autoCleanup',
+  'cleanupDelay',
+  'inspect',
+  'rateLimit',
+  'groupRateLimit',
+  'maxFinishedTasks',
+  'maxQueueSize',
+  'clock',
+  'store',
+  'resume',
+  'onRecovered',
+  'backend',
+] as const satisfies readonly (keyof BackgroundConfig)[];
+
+/**
+ * @internal
+ * Every key of {@link BackgroundConfig}: anything else in `new BackgroundRunner(options)` is a
+ * `TypeError` (a misspelt option would otherwise be ignored without a word).
+ */
+export const RUNNER_OPTION_KEYS: ReadonlySet<string> = new Set(runnerKeys);
+
 /** @internal Options after defaults and validation. */
 export interface ResolvedConfig {
   maxConcurrentTasks: number;
@@ -115,6 +154,7 @@ export interface ResolvedConfig {
   defaultTimeout: number | undefined;
   autoCleanup: boolean;
   cleanupDelay: number;
+  maxFinishedTasks: number;
   inspect: BackgroundConfig['inspect'];
   clock: Required<RunnerClock>;
   store: TaskStore | undefined;
@@ -193,13 +233,38 @@ export interface SubmitOptions<TResult = unknown, TChunk = unknown> {
   retryOnTimeout?: boolean;
 }
 
+const submitKeys = [
+  'args',
+  'name',
+  'timeout',
+  'onComplete',
+  'onProgress',
+  'onChunk',
+  'collect',
+  'metadata',
+  'priority',
+  'group',
+  'retries',
+  'backoff',
+  'retryOnTimeout',
+] as const satisfies readonly (keyof SubmitOptions)[];
+
+/** @internal Every key of {@link SubmitOptions}; anything else in `submit(fn, options)` is a `TypeError`. */
+export const SUBMIT_OPTION_KEYS: ReadonlySet<string> = new Set(submitKeys);
+
+// These fail to compile when an option is added to an interface and not to its key list above.
+type Unlisted<T, K> = [Exclude<keyof T, K>] extends [never] ? true : Exclude<keyof T, K>;
+true satisfies Unlisted<BackgroundConfig, (typeof runnerKeys)[number]>;
+true satisfies Unlisted<SubmitOptions, (typeof submitKeys)[number]>;
+
 /** @internal */
 export function checkRateLimit(name: string, value: unknown): RateLimit | undefined {
   if (value === undefined) return undefined;
   if (value === null || typeof value !== 'object') invalid(name, 'an object like { max: 60, interval: 60_000 }', value);
   const { max, interval } = value as Record<string, unknown>;
   checkPositiveInteger(`${name}.max`, max);
-  checkTimeout(`${name}.interval`, interval ?? Number.NaN);
+  if (interval === undefined) invalid(`${name}.interval`, `a number of milliseconds (the window \`max\` starts are counted in), e.g. { max: ${typeof max === 'number' ? max : 60}, interval: 60_000 }`, interval);
+  checkTimeout(`${name}.interval`, interval);
   return { max: max as number, interval: interval as number };
 }
 
@@ -238,9 +303,13 @@ const realClock: Required<RunnerClock> = {
   now: () => Date.now(),
 };
 
+/** The default of `maxFinishedTasks`. */
+const DEFAULT_MAX_FINISHED_TASKS = 10_000;
+
 /** @internal Applies defaults and validates; throws `TypeError`/`RangeError` naming the option. */
 export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+  checkKnownKeys('new BackgroundRunner(options)', options, RUNNER_OPTION_KEYS);
   const { maxConcurrentTasks = 5, autoCleanup = true, cleanupDelay = 300_000, inspect, clock, maxQueueSize = Number.POSITIVE_INFINITY } = options;
   checkPositiveInteger('maxConcurrentTasks', maxConcurrentTasks);
   if (maxQueueSize !== Number.POSITIVE_INFINITY) checkPositiveInteger('maxQueueSize', maxQueueSize);
@@ -249,6 +318,8 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   if (!(cleanupDelay >= 0 && cleanupDelay <= MAX_DELAY_MS)) {
     throw new RangeError(`Expected \`cleanupDelay\` to be a number of milliseconds from 0 to ${MAX_DELAY_MS}, got ${describe(cleanupDelay)}`);
   }
+  const { maxFinishedTasks = DEFAULT_MAX_FINISHED_TASKS } = options;
+  if (maxFinishedTasks !== Number.POSITIVE_INFINITY) checkNonNegativeInteger('maxFinishedTasks', maxFinishedTasks);
   if (inspect !== undefined && typeof inspect !== 'function' && (typeof inspect !== 'object' || inspect === null)) {
     invalid('inspect', 'an inspection observer or function', inspect);
   }
@@ -284,6 +355,7 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
     defaultTimeout: checkTimeout('defaultTimeout', options.defaultTimeout),
     autoCleanup,
     cleanupDelay,
+    maxFinishedTasks,
     inspect,
     clock: resolvedClock,
     store,

@@ -1,4 +1,5 @@
 import { createStore } from '@xstate/store';
+import type { ExtractEvents, Store } from '@xstate/store';
 import type { TaskId, TaskStatus } from '../types.js';
 
 /** One task as the registry shows it: plain data, replaced (never mutated) on every change. */
@@ -39,7 +40,7 @@ const zeroCounts = (): Record<TaskStatus, number> => ({ pending: 0, running: 0, 
  * @internal
  * Creates the `@xstate/store` of task summaries behind `runner.registry`.
  */
-export function createTaskRegistry(initial: Iterable<TaskSummary>) {
+export function createTaskRegistry(initial: Iterable<TaskSummary>): TaskRegistry {
   const tasks = new Map<TaskId, TaskSummary>();
   const counts = zeroCounts();
   for (const summary of initial) {
@@ -71,5 +72,9 @@ export function createTaskRegistry(initial: Iterable<TaskSummary>) {
   });
 }
 
-/** The registry: an `@xstate/store` store of {@link TaskSummary} records. */
-export type TaskRegistry = ReturnType<typeof createTaskRegistry>;
+/**
+ * The registry: an `@xstate/store` store of {@link TaskSummary} records. Spelled out (not
+ * `ReturnType<typeof createTaskRegistry>`) so the published types name only public types.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export type TaskRegistry = Store<TaskRegistryContext, { upsert: { summary: TaskSummary }; remove: { taskId: TaskId } }, ExtractEvents<{}>>;

@@ -261,6 +261,9 @@ export const backgroundRunnerLogic: RunnerLogic = {
         if (typeof internal.taskId !== 'string') {
           const error = new TypeError(`Expected \`taskId\` to be a task id (a string), got ${describe(internal.taskId)}`);
           post(instance, scope, { type: 'task.rejected', requestId: undefined, handler: undefined, error });
+        } else if (internal.reason !== undefined && typeof internal.reason !== 'string') {
+          const error = new TypeError(`Expected \`reason\` to be a string (or undefined), got ${describe(internal.reason)}`);
+          post(instance, scope, { type: 'task.rejected', requestId: undefined, handler: undefined, error });
         } else {
           void instance.runner.cancelTask(internal.taskId, internal.reason);
         }

@@ -1,4 +1,5 @@
-import type { StoredError, StoredTask, StoreOwner, TaskStore } from '../store/task-store.js';
+import { isRunnerError } from '../errors.js';
+import type { CorruptRecord, StoredError, StoredTask, StoreOwner, TaskStore, WriteIssue } from '../store/task-store.js';
 import { isFinalStatus } from '../types.js';
 import type { TaskId } from '../types.js';
 import type { BackgroundTask } from './background-task.js';
@@ -12,15 +13,28 @@ export interface SubmitInfo {
 }
 
 /** How often the runner renews its lock and looks for cancel requests, in ms. */
-export const POLL_INTERVAL_MS = 250;
+const POLL_INTERVAL_MS = 250;
+
+interface Acknowledgement {
+  resolve(): void;
+  reject(error: Error): void;
+}
 
 /**
  * @internal
  * Keeps a {@link TaskStore} in step with a runner. The runner calls `touch(task)` on every
  * transition; the changed tasks are written in one transaction on the next event-loop turn
  * (`setImmediate`), each as its latest state: transitions within one turn are coalesced, which is
- * what keeps the per-task cost of durability low. A timer (unref'd, every {@link POLL_INTERVAL_MS})
- * renews the lock's heartbeat and picks up cancel requests made through the store.
+ * what keeps the per-task cost of durability low. A `submit()` resolves once its task is
+ * committed, and a final state settles the task's `wait()`s only once it is written (or its write
+ * failed and was reported); when a promise waits like this, the write happens sooner, as soon as
+ * the current burst of promise jobs is done (`#hurry`): group commit without a timer. A timer (unref'd, every
+ * {@link POLL_INTERVAL_MS}) renews the lock's heartbeat and picks up cancel requests made
+ * through the store.
+ *
+ * When the store reports that another runner took its lock over (`StoreLockedError` from `write`
+ * or `poll`), the sync stops writing for good and tells the runner, which cancels its tasks: they
+ * belong to the new holder now, and nothing this runner still finishes is written over its records.
  *
  * Only created when the runner has a `store`; a runner without one never loads or runs any of this.
  */
@@ -29,13 +43,20 @@ export class StoreSync {
   readonly owner: StoreOwner;
   readonly #dirty = new Set<BackgroundTask>();
   readonly #info = new Map<TaskId, SubmitInfo>();
+  /** Submits waiting for their task's first commit. */
+  readonly #acks = new Map<BackgroundTask, Acknowledgement>();
   /** Final tasks whose outcome nobody received yet (recovered with no `onRecovered` receiver). */
   readonly #undelivered = new Set<TaskId>();
   readonly #onCancelRequested: (ids: TaskId[]) => void;
-  readonly #onError: (error: unknown) => void;
+  readonly #onUnsaved: (task: BackgroundTask, error: Error) => void;
+  readonly #onLockLost: (error: Error) => void;
+  readonly #onError: (error: unknown, taskId: TaskId | undefined) => void;
   readonly #now: () => number;
   #scheduled = false;
+  #hurried = false;
   #closed = false;
+  /** Set once the lock was taken over: nothing is written any more. */
+  #lost: Error | undefined;
   /** Whether the last poll failed: a failure is reported once, not every 250 ms. */
   #failing = false;
   readonly #timer: ReturnType<typeof setInterval>;
@@ -45,12 +66,18 @@ export class StoreSync {
     owner: StoreOwner;
     now: () => number;
     onCancelRequested: (ids: TaskId[]) => void;
-    onError: (error: unknown) => void;
+    /** A submitted task's record could not be written: the runner cancels it (its submit rejects). */
+    onUnsaved: (task: BackgroundTask, error: Error) => void;
+    /** Another runner took the lock over: the runner cancels every task it holds. */
+    onLockLost: (error: Error) => void;
+    onError: (error: unknown, taskId: TaskId | undefined) => void;
   }) {
     this.store = options.store;
     this.owner = options.owner;
     this.#now = options.now;
     this.#onCancelRequested = options.onCancelRequested;
+    this.#onUnsaved = options.onUnsaved;
+    this.#onLockLost = options.onLockLost;
     this.#onError = options.onError;
     // Throws StoreLockedError before anything else happens, so a refused runner leaves no timer.
     this.store.acquire(this.owner);
@@ -58,15 +85,52 @@ export class StoreSync {
     this.#timer.unref();
   }
 
-  /** Registers a new task's static facts and schedules its first write. */
+  /**
+   * Registers a new task's static facts and schedules its first write. The args are copied as
+   * JSON here, at submit, so what is stored is what was checked, whatever the caller does to
+   * its own objects later.
+   */
   track(task: BackgroundTask, info: SubmitInfo): void {
-    this.#info.set(task.id, info);
+    const args = info.args === null ? null : (JSON.parse(JSON.stringify(info.args)) as unknown[]);
+    this.#info.set(task.id, args === info.args ? info : { ...info, args });
     this.touch(task);
+  }
+
+  /**
+   * Resolves once `task`'s record is committed (at once when it already is, or when the store
+   * was closed); rejects when its write failed (the runner has then cancelled the task).
+   */
+  saved(task: BackgroundTask): Promise<void> {
+    if (this.#lost !== undefined) return Promise.reject(this.#unsavedError(task, this.#lost));
+    if (!this.#dirty.has(task)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#acks.set(task, { resolve, reject });
+      this.#hurry();
+    });
+  }
+
+  /**
+   * Whether `task` has changes not yet written that a `wait()` should wait for; if so, hurries
+   * their write (see `#hurry`). After `close()` nothing writes them any more (a last write that
+   * failed stays unwritten), so nothing is waited for.
+   */
+  unsaved(task: BackgroundTask): boolean {
+    if (this.#closed || !this.#dirty.has(task)) return false;
+    this.#hurry();
+    return true;
   }
 
   /** The static facts of a task this runner tracks. */
   info(id: TaskId): SubmitInfo | undefined {
     return this.#info.get(id);
+  }
+
+  /**
+   * The records a runner must reconcile on start; a record that cannot be read is reported with
+   * its id and skipped, so the others still recover.
+   */
+  recoverable(): StoredTask[] {
+    return this.store.recoverable(this.owner, ({ id, error }: CorruptRecord) => this.#onError(error, id));
   }
 
   /** Marks a recovered final task as not delivered (nobody received it); written as such. */
@@ -77,36 +141,77 @@ export class StoreSync {
 
   /** Schedules a write of `task`'s current state. */
   touch(task: BackgroundTask): void {
-    this.#dirty.add(task);
-    if (!this.#scheduled && !this.#closed) {
-      this.#scheduled = true;
-      setImmediate(this.flush);
+    if (this.#closed || this.#lost !== undefined) {
+      // Nothing will be written any more: a final task's waiters must not wait for it.
+      if (isFinalStatus(task._status)) task._settleWaiters();
+      return;
     }
+    this.#dirty.add(task);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flushLater);
+    }
+    // Someone waits for this final state: do not make them wait for the next turn.
+    if (task._waiters !== undefined && isFinalStatus(task._status)) this.#hurry();
   }
 
-  /** Writes every changed task now, in one transaction. Failures are reported and retried on the next poll. */
-  readonly flush = (): void => {
-    this.#scheduled = false;
-    if (this.#dirty.size === 0) return;
+  /**
+   * Writes every changed task now, in one transaction. A failed batch is reported and retried on
+   * the next poll; a record the store could not write is reported with its task id, and the
+   * rest of the batch is committed. Returns the first failure, if any.
+   */
+  flush(): Error | undefined {
+    if (this.#dirty.size === 0 || this.#lost !== undefined) return this.#lost;
     const tasks = [...this.#dirty];
     this.#dirty.clear();
     const now = this.#now();
     const records: Omit<StoredTask, 'cancelRequested'>[] = [];
     for (const task of tasks) records.push(this.#record(task, now));
+    let issues: readonly WriteIssue[];
     try {
-      this.store.write(records);
-    } catch (error) {
-      for (const task of tasks) this.#dirty.add(task);
-      this.#onError(error);
-      return;
+      issues = this.store.write(records) ?? [];
+    } catch (thrown) {
+      const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+      if (isLockLost(error)) {
+        this.#loseLock(error);
+        return error;
+      }
+      this.#onError(error, undefined);
+      for (const task of tasks) {
+        const ack = this.#acks.get(task);
+        if (ack !== undefined) this.#unsaved(task, ack, error);
+        // Retried on the next poll, but a final task's waiters do not wait for that.
+        else this.#dirty.add(task);
+        if (isFinalStatus(task._status)) task._settleWaiters();
+      }
+      return error;
+    }
+    let failed: Map<TaskId, Error> | undefined;
+    for (const issue of issues) {
+      this.#onError(issue.error, issue.id);
+      if (!issue.written) (failed ??= new Map()).set(issue.id, issue.error);
     }
     for (const task of tasks) {
+      const error = failed?.get(task.id);
+      const ack = this.#acks.get(task);
+      if (ack !== undefined) {
+        if (error === undefined) {
+          this.#acks.delete(task);
+          ack.resolve();
+        } else {
+          this.#unsaved(task, ack, error);
+        }
+      }
       if (isFinalStatus(task._status)) {
-        this.#info.delete(task.id);
-        this.#undelivered.delete(task.id);
+        if (error === undefined) {
+          this.#info.delete(task.id);
+          this.#undelivered.delete(task.id);
+        }
+        task._settleWaiters();
       }
     }
-  };
+    return failed?.values().next().value;
+  }
 
   /**
    * Ends, in the store only, an active task this runner does not hold (a dead process's task not
@@ -114,14 +219,19 @@ export class StoreSync {
    * the same record a cancel with no runner holding the store writes, so `recover()` delivers it.
    */
   cancelUnheld(id: TaskId, error: Error): void {
+    if (this.#lost !== undefined) return;
     try {
       const row = this.store.get(id);
       if (row === undefined || row.owner === this.owner.id || isFinalStatus(row.status)) return;
       const now = this.#now();
       const { cancelRequested: _, ...rest } = row;
-      this.store.write([{ ...rest, status: 'cancelled', error: toStoredError(error), completedAt: now, delivered: false, updatedAt: now }]);
+      const issues = this.store.write([
+        { ...rest, status: 'cancelled', error: toStoredError(error), completedAt: now, delivered: false, updatedAt: now },
+      ]);
+      for (const issue of issues ?? []) this.#onError(issue.error, issue.id);
     } catch (failure) {
-      this.#onError(failure);
+      if (isLockLost(failure)) this.#loseLock(failure);
+      else this.#onError(failure, id);
     }
   }
 
@@ -134,22 +244,78 @@ export class StoreSync {
     this.flush();
     this.#closed = true;
     clearInterval(this.#timer);
+    for (const [task, ack] of this.#acks) this.#unsaved(task, ack, new Error('the runner stopped before the record was written'));
     try {
       this.store.release(this.owner);
     } catch (error) {
-      this.#onError(error);
+      this.#onError(error, undefined);
     }
   }
 
+  /**
+   * Writes at the end of the current burst of promise jobs (`process.nextTick` runs once the
+   * microtask queue is drained), for a promise that waits for the write: every `submit()` of a
+   * synchronous stretch still shares one transaction, a task that also finished in it is written
+   * once, and no timer is involved, so fake timers cannot hold an acknowledgement back.
+   */
+  #hurry(): void {
+    if (this.#hurried || this.#closed) return;
+    this.#hurried = true;
+    process.nextTick(this.#flushHurried);
+  }
+
+  readonly #flushHurried = (): void => {
+    this.#hurried = false;
+    this.flush();
+  };
+
+  readonly #flushLater = (): void => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
+  #unsaved(task: BackgroundTask, ack: Acknowledgement, cause: Error): void {
+    this.#acks.delete(task);
+    const error = this.#unsavedError(task, cause);
+    this.#onUnsaved(task, error);
+    ack.reject(error);
+  }
+
+  #unsavedError(task: BackgroundTask, cause: Error): Error {
+    return new Error(
+      `Task "${task.id}" was cancelled: its record could not be written to the store ${this.store.location} (${cause.message})`,
+      {
+        cause,
+      },
+    );
+  }
+
+  /** The lock is another runner's now: write nothing more, and let the runner give its tasks up. */
+  #loseLock(error: Error): void {
+    if (this.#lost !== undefined) return;
+    this.#lost = error;
+    clearInterval(this.#timer);
+    const dirty = [...this.#dirty];
+    this.#dirty.clear();
+    this.#onError(error, undefined);
+    for (const [task, ack] of this.#acks) this.#unsaved(task, ack, error);
+    for (const task of dirty) if (isFinalStatus(task._status)) task._settleWaiters();
+    this.#onLockLost(error);
+  }
+
   readonly #poll = (): void => {
-    if (this.#closed) return;
+    if (this.#closed || this.#lost !== undefined) return;
     if (this.#dirty.size > 0 && !this.#scheduled) this.flush();
     let ids: TaskId[];
     try {
       ids = this.store.poll(this.owner);
       this.#failing = false;
     } catch (error) {
-      if (!this.#failing) this.#onError(error);
+      if (isLockLost(error)) {
+        this.#loseLock(error);
+        return;
+      }
+      if (!this.#failing) this.#onError(error, undefined);
       this.#failing = true;
       return;
     }
@@ -189,8 +355,13 @@ export class StoreSync {
   }
 }
 
+/** Whether a store refused a write because another runner holds its lock now. */
+function isLockLost(error: unknown): error is Error {
+  return isRunnerError(error) && error.name === 'StoreLockedError';
+}
+
 /** @internal An error as plain JSON: name, message, stack and (recursively, 3 deep) cause. */
-export function toStoredError(error: unknown, depth = 0): StoredError {
+function toStoredError(error: unknown, depth = 0): StoredError {
   if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
   const stored: StoredError = { name: error.name, message: error.message };
   if (error.stack !== undefined) stored.stack = error.stack;

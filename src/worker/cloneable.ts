@@ -12,10 +12,14 @@ import { types } from 'node:util';
  * rarer it misses still fails the task with the clone error when the task starts.
  */
 export function findUncloneable(value: unknown, path: string): string | undefined {
-  return walk(value, path, new Set());
+  return walk(value, path, new Set(), 0);
 }
 
-function walk(value: unknown, path: string, seen: Set<object>): string | undefined {
+/** How deep a value may nest: far beyond real data, well within the stack (and the cloner's). */
+const MAX_DEPTH = 1_000;
+
+function walk(value: unknown, path: string, seen: Set<object>, depth: number): string | undefined {
+  if (depth > MAX_DEPTH) return `\`${path.length > 60 ? `${path.slice(0, 40)}…` : path}\` is nested more than ${MAX_DEPTH} levels deep`;
   switch (typeof value) {
     case 'function':
       return `\`${path}\` is a function${value.name ? ` (${value.name})` : ''}`;
@@ -37,7 +41,7 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   if (value instanceof Map) {
     let index = 0;
     for (const [key, entry] of value) {
-      const problem = walk(key, `${path}.keys()[${index}]`, seen) ?? walk(entry, `${path}.get(${label(key)})`, seen);
+      const problem = walk(key, `${path}.keys()[${index}]`, seen, depth + 1) ?? walk(entry, `${path}.get(${label(key)})`, seen, depth + 1);
       if (problem) return problem;
       index += 1;
     }
@@ -46,7 +50,7 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   if (value instanceof Set) {
     let index = 0;
     for (const entry of value) {
-      const problem = walk(entry, `${path}.values()[${index}]`, seen);
+      const problem = walk(entry, `${path}.values()[${index}]`, seen, depth + 1);
       if (problem) return problem;
       index += 1;
     }
@@ -54,14 +58,14 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   }
   if (Array.isArray(value)) {
     for (let index = 0; index < value.length; index += 1) {
-      const problem = walk(value[index], `${path}[${index}]`, seen);
+      const problem = walk(value[index], `${path}[${index}]`, seen, depth + 1);
       if (problem) return problem;
     }
     return undefined;
   }
   // Plain objects, class instances (cloned as plain objects: their methods stay behind) and errors.
   for (const key of Object.keys(value)) {
-    const problem = walk((value as Record<string, unknown>)[key], `${path}${property(key)}`, seen);
+    const problem = walk((value as Record<string, unknown>)[key], `${path}${property(key)}`, seen, depth + 1);
     if (problem) return problem;
   }
   return undefined;

@@ -85,6 +85,7 @@ function load(url: string): Promise<Record<string, unknown>> {
 }
 
 /**
+ * @internal
  * Runs one task. Piscina calls this (the module's default export) in the worker thread.
  *
  * The task's `signal` here never aborts: cancelling terminates the whole thread instead, which
@@ -139,9 +140,12 @@ export default async function runExport(request: WorkerRequest): Promise<WorkerR
     }
     return { progress, ok: true, value };
   } catch (error) {
-    return error instanceof Error
-      ? { progress, ok: false, error: serializeError(error, 0) }
-      : { progress, ok: false, thrown: cloneable(error) };
+    if (error instanceof Error) return { progress, ok: false, error: serializeError(error, 0) };
+    if (findUncloneable(error, 'value') === undefined) return { progress, ok: false, thrown: error };
+    // A thrown value that cannot cross (a symbol, a function): described once, as the message of
+    // the failure, rather than as a string the main thread would describe a second time.
+    const failure = new TypeError(`"${exportName}" threw ${describe(error)}, which cannot be copied back to the main thread; throw an Error instead`);
+    return { progress, ok: false, error: serializeError(failure, 0) };
   }
 }
 

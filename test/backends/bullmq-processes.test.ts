@@ -108,7 +108,10 @@ describe.skipIf(!hasRedis)('bullmqBackend across processes', { timeout: 90_000 }
     const backend = bullmqBackend({ connection: redis.connection, prefix });
     const leaving = new BackgroundRunner({ backend, maxConcurrentTasks: 1 });
     let aborted = false;
-    leaving.define('hang', (ctx: TaskContext) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve((aborted = true)))));
+    leaving.define(
+      'hang',
+      (ctx: TaskContext) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve((aborted = true)))),
+    );
     const submitter = client(prefix);
     const task = await submitter.submit('hang', { retries: 0 });
     await eventually(() => task.status === 'running');

@@ -151,7 +151,10 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
     it('aborts a handler past its timeout with TaskTimeoutError, not retried with retryOnTimeout: false', async () => {
       const { worker, client } = pair();
       let aborted: unknown;
-      worker.define('slow', (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject((aborted = ctx.signal.reason)))));
+      worker.define(
+        'slow',
+        (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject((aborted = ctx.signal.reason)))),
+      );
       const task = await client.submit('slow', { timeout: 100, retries: 2, retryOnTimeout: false });
       const error = await task.wait().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TaskTimeoutError);
@@ -196,7 +199,11 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
       const { worker, client } = pair({ maxConcurrentTasks: 1 });
       const order: string[] = [];
       const tasks = [];
-      for (const [label, priority] of [['low', -5], ['normal', 0], ['high', 10]] as const) {
+      for (const [label, priority] of [
+        ['low', -5],
+        ['normal', 0],
+        ['high', 10],
+      ] as const) {
         tasks.push(await client.submit('record', { args: [label], priority }));
       }
       worker.define('record', async (label: string) => void order.push(label));
@@ -208,7 +215,10 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
   describe('when several processes share the work', () => {
     it('cancels a running job from a runner that does not hold the task', async () => {
       const { worker, client, backend } = pair();
-      worker.define('forever', (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
+      worker.define(
+        'forever',
+        (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+      );
       const task = await client.submit('forever');
       await until(client, () => task.status === 'running');
       const bystander = new BackgroundRunner({ backend });
@@ -316,7 +326,9 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
         count += 1;
         const prefix = `t${count}`;
         const worker = new BackgroundRunner({ backend: bullmqBackend({ connection: redis.connection, prefix }) });
-        const client = new BackgroundRunner({ backend: bullmqBackend({ connection: { host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: null }, prefix }) });
+        const client = new BackgroundRunner({
+          backend: bullmqBackend({ connection: { host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: null }, prefix }),
+        });
         client.on('error', () => undefined); // connection resets are reported; this test expects them
         runners.push(worker, client);
         let release!: () => void;
@@ -351,7 +363,9 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
       expect(() => worker.define('a:b', async () => 1)).toThrow(/without `:`/);
       expect(worker.handlers).toEqual([]);
       expect(() => bullmqBackend({ connection: undefined as never })).toThrow(/Expected `connection`/);
-      expect(() => bullmqBackend({ connection: redis.connection, globalConcurrency: 0 })).toThrow('Expected `globalConcurrency` to be a positive integer, got `0` (number)');
+      expect(() => bullmqBackend({ connection: redis.connection, globalConcurrency: 0 })).toThrow(
+        'Expected `globalConcurrency` to be a positive integer, got `0` (number)',
+      );
       expect(() => new BackgroundRunner({ backend: {} as never })).toThrow(/Expected `backend`/);
     });
 

@@ -12,11 +12,15 @@ describe('the BullMQ codec', () => {
   describe('when mapping priority', () => {
     it('keeps "higher first" as BullMQ\'s "lower first", within BullMQ\'s range, never 0 (none)', () => {
       fc.assert(
-        fc.property(fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e7, max: 1e7 }), fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e7, max: 1e7 }), (a, b) => {
-          const [pa, pb] = [toBullmqPriority(a), toBullmqPriority(b)];
-          for (const p of [pa, pb]) expect(p >= 1 && p <= 2_097_151 && Number.isInteger(p)).toBe(true);
-          if (a > b) expect(pa).toBeLessThanOrEqual(pb);
-        }),
+        fc.property(
+          fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e7, max: 1e7 }),
+          fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e7, max: 1e7 }),
+          (a, b) => {
+            const [pa, pb] = [toBullmqPriority(a), toBullmqPriority(b)];
+            for (const p of [pa, pb]) expect(p >= 1 && p <= 2_097_151 && Number.isInteger(p)).toBe(true);
+            if (a > b) expect(pa).toBeLessThanOrEqual(pb);
+          },
+        ),
       );
       expect(toBullmqPriority(1)).toBeLessThan(toBullmqPriority(0));
     });
@@ -47,10 +51,19 @@ describe('the BullMQ codec', () => {
   describe('when only tasklane is imported', () => {
     it('does not load bullmq or ioredis (but tasklane/bullmq does)', async () => {
       const graph = async (module: string): Promise<string[]> => {
-        const { stdout } = await run(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../fixtures/import-graph.mjs', import.meta.url)), new URL(module, import.meta.url).href], {
-          cwd: fileURLToPath(new URL('../..', import.meta.url)),
-          timeout: 15_000,
-        });
+        const { stdout } = await run(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            fileURLToPath(new URL('../fixtures/import-graph.mjs', import.meta.url)),
+            new URL(module, import.meta.url).href,
+          ],
+          {
+            cwd: fileURLToPath(new URL('../..', import.meta.url)),
+            timeout: 15_000,
+          },
+        );
         return JSON.parse(stdout) as string[];
       };
       const core = await graph('../../src/index.ts');

@@ -146,7 +146,10 @@ describe.each(backends)('conformance: $name', ({ name, available, create }) => {
   it.skipIf(!available)('times out: aborts the signal with TaskTimeoutError and retries it', async () => {
     const { define, submitter } = open();
     const reasons: unknown[] = [];
-    define('stuck', (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(reasons.push(ctx.signal.reason)))));
+    define(
+      'stuck',
+      (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(reasons.push(ctx.signal.reason)))),
+    );
     const task = await submitter.submit('stuck', { timeout: 50, retries: 1 });
     await expect(task.wait()).rejects.toBeInstanceOf(TaskTimeoutError);
     expect(task.attempts).toHaveLength(2);
@@ -166,7 +169,11 @@ describe.each(backends)('conformance: $name', ({ name, available, create }) => {
   it.skipIf(!available)('cancels a running task: its signal aborts with TaskCancelledError', async () => {
     const { define, submitter } = open();
     const aborted = deferred<unknown>();
-    define('wait-for-abort', (ctx: TaskContext) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(aborted.resolve(ctx.signal.reason)))));
+    define(
+      'wait-for-abort',
+      (ctx: TaskContext) =>
+        new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(aborted.resolve(ctx.signal.reason)))),
+    );
     const task = await submitter.submit('wait-for-abort', { retries: 2 });
     await reaches(task, 'running');
     await expect(submitter.cancelTask(task.id, 'changed my mind')).resolves.toBe(true);
@@ -206,7 +213,11 @@ describe.each(backends)('conformance: $name', ({ name, available, create }) => {
     const blocker = await submitter.submit('ordered', { args: ['blocker'] });
     await reaches(blocker, 'running');
     const tasks: BackgroundTask[] = [];
-    for (const [label, priority] of [['low', -1], ['normal', 0], ['high', 7]] as const) {
+    for (const [label, priority] of [
+      ['low', -1],
+      ['normal', 0],
+      ['high', 7],
+    ] as const) {
       tasks.push(await submitter.submit('ordered', { args: [label], priority }));
     }
     release.resolve();

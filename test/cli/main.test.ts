@@ -86,7 +86,7 @@ describe('tasklane CLI', () => {
     it('prints the usage and exits 0 with --help', async () => {
       const { code, stdout } = await cli(['--help']);
       expect(code).toBe(0);
-      expect(stdout).toContain('Exit codes: 0 ok, 1 not found, 2 usage.');
+      expect(stdout).toContain('Exit codes: 0 ok, 1 not found, 2 usage, 3 cancel requested but not confirmed.');
     });
 
     it('exits 1 when the database file does not exist, without creating it', async () => {
@@ -107,7 +107,7 @@ describe('tasklane CLI', () => {
         await flushMicrotasks();
         const [result] = await Promise.all([cli(['cancel', task.id, '--db', live.path]), task.wait().catch(() => undefined)]);
         expect(result.code).toBe(0);
-        expect(result.stdout).toBe(`Cancelled task ${task.id} (the runner in pid ${process.pid} stopped it; now cancelled).\n`);
+        expect(result.stdout).toBe(`Cancelled task ${task.id} (the runner in pid ${process.pid} stopped it).\n`);
         expect(task.status).toBe('cancelled');
         expect(task.error).toBeInstanceOf(TaskCancelledError);
       } finally {

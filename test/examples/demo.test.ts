@@ -13,7 +13,14 @@ describe('the demo (npm start)', () => {
       env: { ...process.env, NO_COLOR: '1' },
       timeout: 30_000,
     });
-    expect(stdout).toMatch(/Summary: 5 completed, 2 failed, 1 cancelled in [\d.]+s with at most 3 at a time/);
+    expect(stdout).toMatch(/Summary: 5 completed, 2 failed, 1 cancelled in [\d.]+s, at most 3 at a time/);
+    // #11: fits 80 columns, and every transition of every task is there, retries with their attempt.
+    const lines = stdout.split('\n');
+    expect(lines.filter((line) => [...line].length > 80)).toEqual([]);
+    expect(lines.filter((line) => / pending {3}/.test(line))).toHaveLength(8);
+    expect(lines.filter((line) => / running {3}/.test(line))).toHaveLength(9);
+    expect(stdout).toMatch(/running {3}flaky api \(retries\) attempt 2/);
+    expect(stdout).toMatch(/retrying {2}flaky api \(retries\) attempt 1 failed: 429/);
     expect(stdout).toMatch(/scrape \(times out\)\s+TaskTimeoutError: timed out after 1800 ms/);
     expect(stdout).toMatch(/flaky api \(retries\)\s+answer to weather in Oslo \(attempt 2\)/);
     expect(stdout).toMatch(/report \(cancelled\)\s+TaskCancelledError: cancelled: the user changed their mind/);

@@ -23,7 +23,8 @@ const BINARY = process.env.REDIS_SERVER ?? 'redis-server';
 export const hasRedis: boolean = spawnSync(BINARY, ['--version'], { stdio: 'ignore' }).status === 0;
 
 if (!hasRedis) {
-  if (process.env.CI === 'true') throw new Error(`redis-server is missing (${BINARY}); CI must install it (apt-get install -y redis-server)`);
+  if (process.env.CI === 'true')
+    throw new Error(`redis-server is missing (${BINARY}); CI must install it (apt-get install -y redis-server)`);
   console.warn('redis-server not found: skipping the BullMQ backend tests (apt-get install -y redis-server to run them)');
 }
 

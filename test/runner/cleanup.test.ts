@@ -93,4 +93,41 @@ describe('auto-cleanup', () => {
     expect(handles.every((handle) => !handle.hasRef())).toBe(true);
     await runner.stop();
   });
+  describe('when more tasks finish than maxFinishedTasks', () => {
+    it('removes the oldest finished tasks first, before their delay is up', async () => {
+      const runner = new BackgroundRunner({ maxConcurrentTasks: 1, maxFinishedTasks: 3 });
+      const tasks = [];
+      for (let i = 0; i < 5; i += 1) tasks.push(await runner.submit(sleepWork(10, i)));
+      await vi.advanceTimersByTimeAsync(50);
+      expect(runner.isIdle).toBe(true);
+      expect(runner.tasks).toEqual(tasks.slice(2));
+      expect(tasks.map((t) => t.result)).toEqual([0, 1, 2, 3, 4]); // handles keep their state
+      await vi.advanceTimersByTimeAsync(300_000);
+      expect(runner.tasks).toEqual([]);
+    });
+
+    it('holds at most 10,000 finished tasks by default', async () => {
+      const runner = new BackgroundRunner({ maxConcurrentTasks: 1_000 });
+      for (let i = 0; i < 12_000; i += 1) await runner.submit(() => i);
+      await runner.onIdle();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(runner.tasks).toHaveLength(10_000);
+      expect(runner.tasks[0]!.result).toBe(2_000);
+    });
+
+    it('keeps nothing with 0, and everything with autoCleanup off', async () => {
+      const none = new BackgroundRunner({ maxFinishedTasks: 0 });
+      await (await none.submit(() => 1)).wait();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(none.tasks).toEqual([]);
+      const all = new BackgroundRunner({ maxFinishedTasks: 1, autoCleanup: false });
+      for (let i = 0; i < 3; i += 1) await (await all.submit(() => i)).wait();
+      expect(all.tasks).toHaveLength(3);
+    });
+
+    it('rejects a value that is not a count', () => {
+      expect(() => new BackgroundRunner({ maxFinishedTasks: -1 })).toThrow('`maxFinishedTasks`');
+      expect(() => new BackgroundRunner({ maxFinishedTasks: 1.5 })).toThrow('`maxFinishedTasks`');
+    });
+  });
 });

@@ -8,6 +8,7 @@ describe('BackgroundRunner options', () => {
       defaultTimeout: undefined,
       autoCleanup: true,
       cleanupDelay: 300_000,
+      maxFinishedTasks: 10_000,
       rateLimit: undefined,
       groupRateLimit: undefined,
       maxQueueSize: Number.POSITIVE_INFINITY,

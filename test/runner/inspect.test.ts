@@ -40,6 +40,35 @@ describe('the inspect option', () => {
   });
 });
 
+describe('the inspect option with a long queue', () => {
+  /** Internal: whether the handle holds an actor. */
+  const hasActor = (task: BackgroundTask) => (task as unknown as { _actor: unknown })._actor !== undefined;
+
+  it('gives a queued task its actor when it leaves the queue, and the inspector still sees it from pending', async () => {
+    const events: InspectionEvent[] = [];
+    const runner = new BackgroundRunner({ maxConcurrentTasks: 1, inspect: (event) => events.push(event) });
+    let release!: () => void;
+    const first = await runner.submit(() => new Promise<void>((resolve) => (release = resolve)), { name: 'first' });
+    const queued = await runner.submit(() => 'q', { name: 'queued' });
+    const dropped = await runner.submit(() => 'd', { name: 'dropped' });
+    await Promise.resolve();
+    expect(hasActor(first)).toBe(true);
+    // 100,000 waiting tasks must not be 100,000 live actors.
+    expect(hasActor(queued)).toBe(false);
+    expect(hasActor(dropped)).toBe(false);
+    expect(await runner.cancelTask(dropped.id)).toBe(true);
+    release();
+    await runner.waitAll();
+    const values = (task: BackgroundTask) =>
+      events
+        .filter((e): e is Extract<InspectionEvent, { type: '@xstate.snapshot' }> => e.type === '@xstate.snapshot' && (e.actorRef as AnyActorRef).id === task.id)
+        .map((e) => (e.snapshot as unknown as { value: string }).value);
+    expect(values(queued)).toEqual(['pending', 'running', 'completed']);
+    expect(values(dropped)).toEqual(['pending', 'cancelled']);
+    expect(events.filter((e) => e.type === '@xstate.actor' && (e.actorRef as AnyActorRef).id === dropped.id)).toHaveLength(1);
+  });
+});
+
 describe('the inspect option of backgroundRunnerLogic', () => {
   it('shows the tasks of a runner invoked by a machine, under that runner\'s supervisor', async () => {
     const events: InspectionEvent[] = [];

@@ -7,6 +7,7 @@ import { BackgroundRunner } from '../../src/index.js';
 import type { BackgroundTask, TaskContext } from '../../src/index.js';
 import { applyControl, controlOps, endAttempt, openGate } from '../helpers/ops.js';
 import type { ControlOp, Watched } from '../helpers/ops.js';
+import { deferred } from '../helpers/tasks.js';
 import type { Deferred } from '../helpers/tasks.js';
 
 const input = (over: Partial<SupervisorInput> = {}): SupervisorInput => ({
@@ -108,9 +109,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 /** Runs `ops` on a runner and returns what a user sees: the events in order, the registry of tasks, the supervisor's counters. */
 async function play(ops: Op[], initial: number, cleanupDelay: number, observe: boolean) {
-  const runner = new BackgroundRunner({ maxConcurrentTasks: initial, cleanupDelay });
-  // Reading `runner.supervisor` sends every later event through the actor.
-  if (observe) void runner.supervisor;
+  // An inspector sends every event through the supervisor actor (and gives every task an actor).
+  const runner = new BackgroundRunner({ maxConcurrentTasks: initial, cleanupDelay, inspect: observe ? () => undefined : undefined });
   const seen: string[] = [];
   const index = new Map<string, number>();
   // Checked on this path too, not only compared: never more running than the limit, never a start while paused.
@@ -170,6 +170,28 @@ async function play(ops: Op[], initial: number, cleanupDelay: number, observe: b
   await runner.stop();
   return { seen, held, counters };
 }
+
+describe('reading runner.supervisor', () => {
+  it('switches nothing: its context stays current, per-task facts still skip the xstate step', async () => {
+    const runner = new BackgroundRunner({ maxConcurrentTasks: 2, cleanupDelay: 0 });
+    const supervisor = runner.supervisor;
+    const steps: unknown[] = [];
+    supervisor.subscribe((snapshot) => steps.push(snapshot.value));
+    const gate = deferred<string>();
+    const tasks = await Promise.all([1, 2, 3, 4].map(() => runner.submit(() => gate.promise)));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(supervisor.getSnapshot().context.running).toBe(2);
+    expect(supervisor.getSnapshot().context.pending.size).toBe(2);
+    gate.resolve('ok');
+    await runner.onIdle();
+    expect(tasks.map((t) => t.status)).toEqual(['completed', 'completed', 'completed', 'completed']);
+    expect(supervisor.getSnapshot().context.running).toBe(0);
+    expect(steps).toEqual([]); // no macrostep per task
+    runner.pause();
+    expect(steps).toEqual(['paused']);
+    await runner.stop();
+  });
+});
 
 describe('the in-place sync path (fast-check)', () => {
   beforeEach(() => {

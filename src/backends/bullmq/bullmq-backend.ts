@@ -70,12 +70,20 @@ export interface BullmqBackendOptions {
  */
 export function bullmqBackend(options: BullmqBackendOptions): Backend {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
-  const { connection, prefix = 'tasklane', workerOptions = {}, globalConcurrency, keepFinishedFor = 86_400, connectTimeout = 10_000 } = options;
+  const {
+    connection,
+    prefix = 'tasklane',
+    workerOptions = {},
+    globalConcurrency,
+    keepFinishedFor = 86_400,
+    connectTimeout = 10_000,
+  } = options;
   if (connection === null || typeof connection !== 'object') {
     invalid('connection', "ioredis options ({ host: '127.0.0.1', port: 6379 }) or an ioredis instance", connection);
   }
   if (typeof prefix !== 'string' || prefix === '' || prefix.includes(':')) invalid('prefix', 'a non-empty string without `:`', prefix);
-  if (workerOptions === null || typeof workerOptions !== 'object') invalid('workerOptions', 'an object of BullMQ Worker options', workerOptions);
+  if (workerOptions === null || typeof workerOptions !== 'object')
+    invalid('workerOptions', 'an object of BullMQ Worker options', workerOptions);
   if (globalConcurrency !== undefined) checkPositiveInteger('globalConcurrency', globalConcurrency);
   checkPositiveInteger('keepFinishedFor', keepFinishedFor);
   checkPositiveInteger('connectTimeout', connectTimeout);

@@ -105,7 +105,11 @@ export class BullmqClient {
     }
     const redis = (await queue.getBackend().client) as unknown as Redis;
     const message = JSON.stringify({ id: taskId, reason: reason ?? null });
-    await redis.multi().set(cancelKey(this.#options.prefix, taskId), message, 'EX', 86_400).publish(cancelChannel(this.#options.prefix), message).exec();
+    await redis
+      .multi()
+      .set(cancelKey(this.#options.prefix, taskId), message, 'EX', 86_400)
+      .publish(cancelChannel(this.#options.prefix), message)
+      .exec();
     return true;
   }
 
@@ -136,7 +140,13 @@ export class BullmqClient {
     this.#closed = true;
     const closing: Promise<unknown>[] = [];
     for (const channel of this.#channels.values()) {
-      closing.push(channel.ready.then((events) => events.close(), () => undefined), channel.queue.close());
+      closing.push(
+        channel.ready.then(
+          (events) => events.close(),
+          () => undefined,
+        ),
+        channel.queue.close(),
+      );
     }
     if (this.#adminClient) closing.push(this.#adminClient.quit());
     // A connection that never came up must not hold stop() forever.
@@ -160,7 +170,10 @@ export class BullmqClient {
     const ready = withTimeout(
       this.#openReader(queue),
       this.#options.connectTimeout,
-      () => new Error(`Could not reach Redis within ${this.#options.connectTimeout} ms (the backend's \`connectTimeout\`) to queue ${JSON.stringify(name)}`),
+      () =>
+        new Error(
+          `Could not reach Redis within ${this.#options.connectTimeout} ms (the backend's \`connectTimeout\`) to queue ${JSON.stringify(name)}`,
+        ),
     );
     channel = { queue, ready };
     const opened = channel;

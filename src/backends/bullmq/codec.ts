@@ -2,14 +2,7 @@
  * What crosses Redis between a client and a worker: errors (as JSON in the job's `failedReason`),
  * progress reports, and the mapping of tasklane's priority onto BullMQ's.
  */
-import {
-  NonRetryableError,
-  RunnerError,
-  TaskCancelledError,
-  TaskFailedError,
-  TaskLostError,
-  TaskTimeoutError,
-} from '../../errors.js';
+import { NonRetryableError, RunnerError, TaskCancelledError, TaskFailedError, TaskLostError, TaskTimeoutError } from '../../errors.js';
 import type { TaskId } from '../../types.js';
 
 /** Marks a `failedReason` that tasklane wrote, so a foreign one is still read as a plain message. */
@@ -37,9 +30,7 @@ const STALLED = /stalled more than allowable limit/;
 
 /** @internal What a failed job's `failedReason` says, as tasklane's own error classes. */
 export type DecodedFailure =
-  | { kind: 'cancelled'; reason: string | undefined }
-  | { kind: 'lost'; error: TaskLostError }
-  | { kind: 'error'; error: Error };
+  { kind: 'cancelled'; reason: string | undefined } | { kind: 'lost'; error: TaskLostError } | { kind: 'error'; error: Error };
 
 /** @internal Decodes a `failedReason` written by {@link encodeError} (or by BullMQ itself). */
 export function decodeFailure(taskId: TaskId, failedReason: string | undefined): DecodedFailure {

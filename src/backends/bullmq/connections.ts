@@ -49,7 +49,8 @@ export function queuesKey(prefix: string): string {
 /** @internal A connection of tasklane's own (pub/sub, look-ups): a duplicate of a given client, else a new one. */
 export function openRedis(options: ResolvedBullmqOptions, host: BackendHost): Redis {
   const { connection } = options;
-  const redis = connection instanceof Redis ? connection.duplicate() : new Redis({ ...(connection as RedisOptions), maxRetriesPerRequest: null });
+  const redis =
+    connection instanceof Redis ? connection.duplicate() : new Redis({ ...(connection as RedisOptions), maxRetriesPerRequest: null });
   redis.on('error', (error) => host.report(error));
   return redis;
 }

@@ -151,7 +151,8 @@ export class BullmqWorkers {
         // A job run again (a retry, or a stalled job's next run) may have been cancelled meanwhile.
         const redis = (await this.#workers.get(job.name)!.getBackend().client) as unknown as Redis;
         const stored = await redis.get(cancelKey(this.#options.prefix, taskId));
-        if (stored !== null) controller.abort(new TaskCancelledError(taskId, (JSON.parse(stored) as { reason: string | null }).reason ?? undefined));
+        if (stored !== null)
+          controller.abort(new TaskCancelledError(taskId, (JSON.parse(stored) as { reason: string | null }).reason ?? undefined));
       }
       if (data.timeout !== null) {
         const timeout = data.timeout;
@@ -172,7 +173,7 @@ export class BullmqWorkers {
       if (error instanceof TaskCancelledError) throw new UnrecoverableError(encodeError(error, { reason: reasonOf(error, taskId) }));
       if (error instanceof TaskTimeoutError && !data.retryOnTimeout) throw new UnrecoverableError(encodeError(error));
       if (isNonRetryable(error)) throw new UnrecoverableError(encodeError(error));
-      throw new Error(encodeError(error));
+      throw new Error(encodeError(error), { cause: thrown });
     } finally {
       if (timer) clearTimeout(timer);
       signal?.removeEventListener('abort', abortFromBullmq);
@@ -216,7 +217,8 @@ class RemoteContext implements TaskContext {
     if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) {
       throw new RangeError(`Expected \`fraction\` to be a number from 0 to 1, got ${describe(fraction)}`);
     }
-    if (message !== undefined && typeof message !== 'string') throw new TypeError(`Expected \`message\` to be a string, got ${describe(message)}`);
+    if (message !== undefined && typeof message !== 'string')
+      throw new TypeError(`Expected \`message\` to be a string, got ${describe(message)}`);
     if (this.signal.aborted) return;
     this.#progress.report(fraction, message);
   };
@@ -291,7 +293,11 @@ function untilAborted<T>(signal: AbortSignal, fn: () => T | PromiseLike<T>): Pro
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
+  );
 }
 
 function describeReason(reason: unknown): string | undefined {

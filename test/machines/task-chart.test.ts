@@ -1,0 +1,126 @@
+import fc from 'fast-check';
+import { initialTransition, transition } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { NonRetryableError, TaskLostError, taskMachine } from '../../src/index.js';
+import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../../src/index.js';
+import { stepTask, taskChart, taskGuards, taskTimers, taskUpdates } from '../../src/machines/task-chart.js';
+import type { TaskStatus } from '../../src/types.js';
+
+/** Errors compared by class name and message: each path builds its own `TaskCancelledError`. */
+function comparable(context: TaskMachineContext) {
+  const plain = (error: Error | undefined) => error && { name: error.name, message: error.message };
+  return {
+    ...context,
+    error: plain(context.error),
+    attempts: context.attempts.map((a) => ({ ...a, error: plain(a.error) })),
+  };
+}
+
+const at = fc.integer({ min: 1_000, max: 100_000 });
+const event: fc.Arbitrary<TaskMachineEvent> = fc.oneof(
+  at.map((t) => ({ type: 'start' as const, at: t })),
+  fc.record(
+    { fraction: fc.oneof(fc.double({ min: -0.5, max: 1.5, noNaN: true }), fc.constant(undefined)), message: fc.option(fc.string(), { nil: undefined }) },
+    { requiredKeys: [] },
+  ).map((e) => ({ type: 'progress' as const, ...e })),
+  fc.anything().map((chunk) => ({ type: 'progress' as const, chunk })),
+  fc.tuple(fc.anything(), at).map(([output, t]) => ({ type: 'done' as const, output, at: t })),
+  fc.tuple(fc.boolean(), fc.string(), at).map(([final, message, t]) => ({
+    type: 'error' as const,
+    error: final ? new NonRetryableError(message) : new Error(message),
+    at: t,
+  })),
+  fc.constant({ type: 'timeout' as const }),
+  at.map((t) => ({ type: 'retry' as const, at: t })),
+  fc.tuple(at, fc.option(fc.string(), { nil: undefined })).map(([t, reason]) => ({ type: 'cancel' as const, at: t, reason })),
+  at.map((t) => ({ type: 'lose' as const, at: t, error: new TaskLostError('t1', 'running', 'function') })),
+);
+
+const input: fc.Arbitrary<TaskMachineInput> = fc.record({
+  taskId: fc.constantFrom('t1', 'a-much-longer-task-id'),
+  name: fc.constant('job'),
+  timeout: fc.option(fc.integer({ min: 1, max: 5_000 }), { nil: undefined }),
+  metadata: fc.constant({}),
+  createdAt: fc.constant(1_000),
+  work: fc.constant(null),
+  maxAttempts: fc.integer({ min: 1, max: 4 }),
+  backoff: fc.record({
+    type: fc.constantFrom('fixed' as const, 'exponential' as const),
+    delay: fc.integer({ min: 0, max: 10_000 }),
+    maxDelay: fc.option(fc.integer({ min: 0, max: 20_000 }), { nil: undefined }),
+    jitter: fc.double({ min: 0, max: 1, noNaN: true }),
+  }),
+  retryOnTimeout: fc.boolean(),
+});
+
+describe('taskChart', () => {
+  describe('when random events drive the stepper and the machine', () => {
+    it("reaches the same state and context as xstate's pure transition(), after every event", () => {
+      fc.assert(
+        fc.property(input, fc.array(event, { maxLength: 30 }), (taskInput, events) => {
+          let [snapshot] = initialTransition(taskMachine, taskInput);
+          let status: TaskStatus = taskChart.initial;
+          let context = snapshot.context;
+          expect(snapshot.value).toBe(status);
+          for (const e of events) {
+            [snapshot] = transition(taskMachine, snapshot, e);
+            const next = stepTask(status, context, e);
+            if (next) [status, context] = next;
+            expect(snapshot.value).toBe(status);
+            expect(comparable(snapshot.context)).toEqual(comparable(context));
+            expect(snapshot.status === 'done').toBe(taskChart.states[status].final === true);
+          }
+        }),
+        { numRuns: 1_000 },
+      );
+    });
+
+    it('schedules the timers the chart names, with the chart’s delays', () => {
+      fc.assert(
+        fc.property(input, fc.array(event, { maxLength: 20 }), (taskInput, events) => {
+          let [snapshot] = initialTransition(taskMachine, taskInput);
+          for (const e of events) {
+            const before = snapshot.value as TaskStatus;
+            let actions;
+            [snapshot, actions] = transition(taskMachine, snapshot, e);
+            const entered = snapshot.value as TaskStatus;
+            const raised = actions.filter((a) => a.type === 'xstate.raise').map((a) => a.params as { id: string; delay: number });
+            const after = taskChart.states[entered].after;
+            // A timer is armed exactly when a state that has one is entered and its delay is defined.
+            const timer = after === undefined ? undefined : taskTimers[after];
+            const delay = timer?.delay(snapshot.context);
+            if (before !== entered && timer !== undefined && delay !== undefined) {
+              expect(raised).toEqual([expect.objectContaining({ id: timer.id, delay })]);
+            } else {
+              expect(raised).toEqual([]);
+            }
+          }
+        }),
+        { numRuns: 300 },
+      );
+    });
+  });
+
+  describe('its table', () => {
+    it('names only guards, updates and timers that exist, and targets only states that exist', () => {
+      for (const state of Object.values(taskChart.states)) {
+        if (state.after !== undefined) expect(taskTimers).toHaveProperty(state.after);
+        for (const transitions of Object.values(state.on)) {
+          for (const t of transitions ?? []) {
+            if (t.guard !== undefined) expect(taskGuards).toHaveProperty(t.guard);
+            expect(taskUpdates).toHaveProperty(t.update);
+            if (t.target !== undefined) expect(taskChart.states).toHaveProperty(t.target);
+          }
+        }
+      }
+    });
+
+    it('gives final states no transitions and every active state cancel and lose', () => {
+      for (const [name, state] of Object.entries(taskChart.states)) {
+        if (state.final) expect(state.on).toEqual({});
+        else expect(Object.keys(state.on)).toEqual(expect.arrayContaining(['cancel', 'lose']));
+        expect(taskMachine.states[name]!.type === 'final').toBe(state.final === true);
+      }
+    });
+  });
+});

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { createTaskIds } from '../../src/runner/task-ids.js';
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('createTaskIds', () => {
+  it('gives UUID-shaped ids that differ in their first 8 characters', () => {
+    const next = createTaskIds();
+    const ids = Array.from({ length: 1_000 }, next);
+    for (const id of ids) expect(id).toMatch(UUID_V4);
+    expect(new Set(ids.map((id) => id.slice(0, 8))).size).toBe(1_000);
+  });
+
+  it('gives two runners disjoint ids, even from the same counter value', () => {
+    const a = createTaskIds(0);
+    const b = createTaskIds(0);
+    const ids = new Set([...Array.from({ length: 500 }, a), ...Array.from({ length: 500 }, b)]);
+    expect(ids.size).toBe(1_000);
+  });
+
+  it('carries the counter into the second group past 2^32', () => {
+    const next = createTaskIds(0xffff_fffe);
+    const [a, b, c] = [next(), next(), next()];
+    expect(a.slice(0, 13)).toBe('fffffffe-0000');
+    expect(b.slice(0, 13)).toBe('ffffffff-0000');
+    expect(c.slice(0, 13)).toBe('00000000-0001');
+    expect(c.slice(14)).toBe(a.slice(14));
+    expect(c).toMatch(UUID_V4);
+  });
+});
