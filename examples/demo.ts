@@ -60,8 +60,13 @@ async function reviewCode(file: string, { signal, reportProgress }: TaskContext)
 const runner = new BackgroundRunner({ maxConcurrentTasks: 3 });
 
 // --- Dashboard (tasklane/dashboard): open this URL to watch the tasks live. ---------
+// `npm start -- --keep-open` keeps it (and the finished tasks) up after the run, until Ctrl+C.
+const keepOpen = process.argv.includes('--keep-open');
 const dashboard = await serveDashboard(runner, { port: 0 });
-console.log(`${pc.bold('Dashboard')}: ${dashboard.url}\n`);
+console.log(`${pc.bold('Dashboard')}: ${dashboard.url}`);
+console.log(
+  pc.dim(keepOpen ? 'It stays open after the run: Ctrl+C to quit.\n' : '(npm start -- --keep-open keeps it open after the run)\n'),
+);
 // ------------------------------------------------------------------------------------
 const started = Date.now();
 const live = process.stdout.isTTY;
@@ -187,6 +192,10 @@ console.log(
 for (const task of tasks) {
   const outcome = task.isSuccessful ? pc.green(String(task.result)) : pc.red(`${task.error?.name}: ${reason(task)}`);
   console.log(fit(`  ${task.name.padEnd(NAME)} ${outcome}${task.attempt > 1 ? pc.dim(` (attempt ${task.attempt})`) : ''}`));
+}
+if (keepOpen) {
+  console.log(`\n${pc.bold('Dashboard')} still open: ${dashboard.url} (Ctrl+C to quit)`);
+  await new Promise((resolve) => process.once('SIGINT', resolve));
 }
 await runner.stop();
 await dashboard.close();

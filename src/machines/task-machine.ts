@@ -61,8 +61,12 @@ const timerActions = Object.fromEntries(
   }),
 ) as Record<`schedule.${TaskTimerName}` | `unschedule.${TaskTimerName}`, Update>;
 
-/** One chart state as an xstate state node config. */
-function stateNode(state: TaskChartState) {
+/**
+ * One chart state as an xstate state node config. With `invokeWork: false` a state's work is not
+ * an invoked actor: whoever drives the machine attaches the work itself (the runner does), so a
+ * task is one actor, not two.
+ */
+function stateNode(state: TaskChartState, invokeWork: boolean) {
   if (state.final) return { type: 'final' as const };
   const on: Record<string, { target?: string; guard?: string; actions: string }[]> = {};
   for (const [type, transitions] of Object.entries(state.on)) {
@@ -74,7 +78,7 @@ function stateNode(state: TaskChartState) {
   }
   return {
     ...(state.after ? { entry: `schedule.${state.after}`, exit: `unschedule.${state.after}` } : {}),
-    ...(state.invoke
+    ...(state.invoke && invokeWork
       ? {
           invoke: {
             id: state.invoke,
@@ -101,9 +105,10 @@ interface LeafStateConfig {
   /* eslint-enable @typescript-eslint/no-explicit-any */
 }
 
-const states = Object.fromEntries(
-  (Object.keys(taskChart.states) as TaskStatus[]).map((status) => [status, stateNode(taskChart.states[status])]),
-) as Record<TaskStatus, LeafStateConfig>;
+const statesOf = (invokeWork: boolean) =>
+  Object.fromEntries(
+    (Object.keys(taskChart.states) as TaskStatus[]).map((status) => [status, stateNode(taskChart.states[status], invokeWork)]),
+  ) as Record<TaskStatus, LeafStateConfig>;
 
 /**
  * One task's lifecycle, built from {@link taskChart}: `pending → running → completed | failed |
@@ -134,7 +139,7 @@ const states = Object.fromEntries(
  * actor.send({ type: 'start', at: 0 });
  * ```
  */
-export const taskMachine = setup({
+const taskSetup = setup({
   types: {} as {
     context: TaskMachineContext;
     events: TaskMachineEvent;
@@ -143,11 +148,26 @@ export const taskMachine = setup({
   actors: { execute: idleWork },
   guards,
   actions: { ...updates, ...timerActions },
-}).createMachine({
+});
+
+export const taskMachine = taskSetup.createMachine({
   id: 'task',
   initial: taskChart.initial,
   context: ({ input }) => initialTaskContext(input),
-  states,
+  states: statesOf(true),
+});
+
+/**
+ * @internal
+ * {@link taskMachine} without the `execute` child: the same chart, states, guards, actions and
+ * timers, but entering `running` invokes nothing — the runner attaches the task's work itself and
+ * sends the work's events to this actor. One actor per task instead of two.
+ */
+export const taskMachineWithoutExecute = taskSetup.createMachine({
+  id: 'task',
+  initial: taskChart.initial,
+  context: ({ input }) => initialTaskContext(input),
+  states: statesOf(false),
 });
 
 /** A task actor: what `task.actor` returns. */

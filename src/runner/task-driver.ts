@@ -1,10 +1,10 @@
 import { createActor } from 'xstate';
-import { Execution, runFunctionLogic } from '../actors/run-function.js';
+import { Execution } from '../actors/run-function.js';
 import { RemoteWork } from '../backends/backend.js';
 import { messageOf, NonRetryableError } from '../errors.js';
 import { causeOf, enteredAt, stepTask, taskChart, taskTimers } from '../machines/task-chart.js';
 import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-chart.js';
-import { taskMachine } from '../machines/task-machine.js';
+import { taskMachineWithoutExecute } from '../machines/task-machine.js';
 import type { TaskActor } from '../machines/task-machine.js';
 import { isFinalStatus } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
@@ -20,8 +20,11 @@ import type { SupervisorLink, SupervisorRequests } from './supervisor-link.js';
 import type { TaskTable } from './task-table.js';
 import { createSnapshotSource } from './task-snapshot.js';
 
-/** The task machine with its effects: one for every runner. */
-const taskLogic = taskMachine.provide({ actors: { execute: runFunctionLogic } });
+/**
+ * The task machine every runner's task actors run: the chart without an `execute` child, since the
+ * driver attaches the work for every task (with or without an actor) in {@link TaskDriver.commit}.
+ */
+const taskLogic = taskMachineWithoutExecute;
 /** Snapshots of `taskLogic` for tasks without an actor. */
 const snapshotOf = createSnapshotSource(taskLogic);
 
@@ -200,12 +203,12 @@ export class TaskDriver implements SupervisorRequests {
     if (status === 'running') {
       // Announce the start before calling the work, so a sync progress report follows 'started'.
       if (this.#emitter.listens('started')) this.#emitter.emit('started', { task, attempt: context.attempt });
-      if (!driven && task._status === 'running') this.#enter(task, status, context);
+      if (task._status === 'running') this.#enter(task, status, context, driven);
       return;
     }
 
     if (status === 'retrying') {
-      if (!driven && task._status === 'retrying') this.#enter(task, status, context);
+      if (!driven && task._status === 'retrying') this.#enter(task, status, context, false);
       this.#emitter.emit('retrying', { task, error: context.error!, attempt: context.attempt, delayMs: taskTimers.retry.delay(context) });
       return;
     }
@@ -233,12 +236,15 @@ export class TaskDriver implements SupervisorRequests {
    * The actor-less equivalent of entering a chart state: invoke what the state invokes (the work)
    * and arm its timer, both read from the chart.
    */
-  #enter(task: BackgroundTask, status: TaskStatus, context: TaskMachineContext): void {
+  #enter(task: BackgroundTask, status: TaskStatus, context: TaskMachineContext, driven: boolean): void {
     const state = taskChart.states[status];
     const work = context.work;
     // Work that runs elsewhere (a remote backend) is not an Execution: its events arrive by `dispatch`.
+    // An actor does not invoke the work either (it has no `execute` child): its events reach the
+    // actor through `dispatch`.
     if (state.invoke === 'execute' && work instanceof Execution) work.attach((event) => this.dispatch(task, event), context.attempt);
-    if (state.after === undefined || task._status !== status) return;
+    // An actor arms its own timers (delayed events on the actor system's clock).
+    if (driven || state.after === undefined || task._status !== status) return;
     const timer = taskTimers[state.after];
     const delay = timer.delay(context);
     if (delay !== undefined) {
@@ -373,8 +379,8 @@ export class TaskDriver implements SupervisorRequests {
 
   /**
    * Gives a task its actor: created in the task's current state with the supervisor as parent, so
-   * inspectors show it under the supervisor. A running task's work keeps running: the restored
-   * `execute` child attaches to it, and the timeout already armed stays armed.
+   * inspectors show it under the supervisor. A running task's work keeps running (its events
+   * reach the actor through `dispatch`), and the timeout already armed stays armed.
    */
   materialize(task: BackgroundTask): TaskActor {
     if (task._actor) return task._actor;

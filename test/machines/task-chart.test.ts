@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { initialTransition, transition } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { NonRetryableError, TaskLostError, taskMachine } from '../../src/index.js';
+import { taskMachineWithoutExecute } from '../../src/machines/task-machine.js';
 import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../../src/index.js';
 import { stepTask, taskChart, taskGuards, taskTimers, taskUpdates } from '../../src/machines/task-chart.js';
 import type { TaskStatus } from '../../src/types.js';
@@ -55,15 +56,20 @@ const input: fc.Arbitrary<TaskMachineInput> = fc.record({
 
 describe('taskChart', () => {
   describe('when random events drive the stepper and the machine', () => {
-    it("reaches the same state and context as xstate's pure transition(), after every event", () => {
+    const machines = [
+      ['taskMachine', taskMachine],
+      ["the runner's machine (no execute child)", taskMachineWithoutExecute],
+    ] as const;
+
+    it.each(machines)("reaches the same state and context as xstate's pure transition() of %s, after every event", (_name, machine) => {
       fc.assert(
         fc.property(input, fc.array(event, { maxLength: 30 }), (taskInput, events) => {
-          let [snapshot] = initialTransition(taskMachine, taskInput);
+          let [snapshot] = initialTransition(machine, taskInput);
           let status: TaskStatus = taskChart.initial;
           let context = snapshot.context;
           expect(snapshot.value).toBe(status);
           for (const e of events) {
-            [snapshot] = transition(taskMachine, snapshot, e);
+            [snapshot] = transition(machine, snapshot, e);
             const next = stepTask(status, context, e);
             if (next) [status, context] = next;
             expect(snapshot.value).toBe(status);
@@ -75,14 +81,14 @@ describe('taskChart', () => {
       );
     });
 
-    it('schedules the timers the chart names, with the chart’s delays', () => {
+    it.each(machines)('schedules the timers the chart names, with the chart’s delays (%s)', (_name, machine) => {
       fc.assert(
         fc.property(input, fc.array(event, { maxLength: 20 }), (taskInput, events) => {
-          let [snapshot] = initialTransition(taskMachine, taskInput);
+          let [snapshot] = initialTransition(machine, taskInput);
           for (const e of events) {
             const before = snapshot.value as TaskStatus;
             let actions;
-            [snapshot, actions] = transition(taskMachine, snapshot, e);
+            [snapshot, actions] = transition(machine, snapshot, e);
             const entered = snapshot.value as TaskStatus;
             const raised = actions.filter((a) => a.type === 'xstate.raise').map((a) => a.params as { id: string; delay: number });
             const after = taskChart.states[entered].after;

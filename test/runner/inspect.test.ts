@@ -67,6 +67,16 @@ describe('the inspect option with a long queue', () => {
     expect(values(dropped)).toEqual(['pending', 'cancelled']);
     expect(events.filter((e) => e.type === '@xstate.actor' && (e.actorRef as AnyActorRef).id === dropped.id)).toHaveLength(1);
   });
+
+  it('makes one actor per task: the work is not a second, invoked actor', async () => {
+    const events: InspectionEvent[] = [];
+    const runner = new BackgroundRunner({ maxConcurrentTasks: 2, inspect: (event) => events.push(event) });
+    const tasks = await Promise.all([1, 2, 3, 4].map((n) => runner.submit(async () => n, { name: `t${n}` })));
+    await runner.waitAll();
+    const actors = events.filter((e) => e.type === '@xstate.actor').map((e) => (e.actorRef as AnyActorRef).id);
+    expect(actors.sort()).toEqual(['supervisor', ...tasks.map((t) => t.id)].sort());
+    for (const task of tasks) expect(Object.keys(task.actor.getSnapshot().children)).toEqual([]);
+  });
 });
 
 describe('the inspect option of backgroundRunnerLogic', () => {
