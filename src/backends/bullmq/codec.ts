@@ -2,7 +2,7 @@
  * What crosses Redis between a client and a worker: errors (as JSON in the job's `failedReason`),
  * progress reports, and the mapping of tasklane's priority onto BullMQ's.
  */
-import { NonRetryableError, RunnerError, TaskCancelledError, TaskFailedError, TaskLostError, TaskTimeoutError } from '../../errors.js';
+import { NonRetryableError, RunnerError, TaskFailedError, TaskLostError, TaskTimeoutError } from '../../errors.js';
 import type { TaskId } from '../../types.js';
 
 /** Marks a `failedReason` that tasklane wrote, so a foreign one is still read as a plain message. */
@@ -108,9 +108,4 @@ export interface WireProgress {
 /** @internal Whether a job's progress value is one tasklane wrote. */
 export function isWireProgress(value: unknown): value is WireProgress {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** @internal The handler's cancellation error as the worker aborts its signal with it. */
-export function cancelled(taskId: TaskId, reason: string | undefined): TaskCancelledError {
-  return new TaskCancelledError(taskId, reason);
 }
