@@ -3,6 +3,8 @@ import { hostname } from 'node:os';
 import { agentWork } from '../actors/run-agent.js';
 import { Execution } from '../actors/run-function.js';
 import type { Collect } from '../actors/run-function.js';
+import { RemoteWork } from '../backends/backend.js';
+import type { BackendSession, RemoteSubmission } from '../backends/backend.js';
 import { messageOf, QueueFullError, RunnerStoppedError, TaskCancelledError, UnknownHandlerError } from '../errors.js';
 import type { SupervisorActor } from '../machines/supervisor-machine.js';
 import { initialTaskContext } from '../machines/task-chart.js';
@@ -81,6 +83,8 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
   readonly #nextId = createTaskIds();
   /** Present only with a `store`: every store-related cost sits behind `#sync !== undefined`. */
   readonly #sync: StoreSync | undefined;
+  /** Present only with a `backend`: its tasks run elsewhere and are mirrored here. */
+  readonly #backend: BackendSession | undefined;
   #stopped = false;
   /** `stop({ drain: true })` has begun: no more submits. */
   #closing = false;
@@ -114,6 +118,25 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
     this.#driver = new TaskDriver(this.#config, this.#emitter, this.#table, this.#idle, this.#sync);
     this.#link = new SupervisorLink(this.#config, this.#driver, (error, source, taskId) => this.#emitter.report(error, source, taskId));
     this.#driver.link = this.#link;
+    this.#backend = this.#config.backend?.connect({
+      dispatch: (taskId, event) => {
+        const task = this.#table.get(taskId);
+        if (task) this.#driver.dispatch(task, event);
+      },
+      peek: (taskId) => {
+        const task = this.#table.get(taskId);
+        if (!task) return undefined;
+        return { status: task._status, failedAttempts: task._context.attempts.length };
+      },
+      activeIds: () => this.#table.activeIds(),
+      handler: (name) => this.#handlers.get(name),
+      now: () => clock.now(),
+      concurrency: this.#config.maxConcurrentTasks,
+      rateLimit: this.#config.rateLimit,
+      report: (error) => this.#emitter.report(error, 'backend', undefined),
+    });
+    // A remote task's cancel goes to the backend, until stop() ends the mirrors here.
+    if (this.#backend) this.#driver.cancelRemote = (task, reason) => (this.#closing ? Promise.resolve(this.#driver.cancel(task, reason)) : this.#cancelRemote(task.id, reason));
   }
 
   /** The options in force, defaults applied. */
@@ -202,6 +225,7 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
     options?: SubmitOptions<TResult>,
   ): Promise<BackgroundTask<TResult>>;
   async submit(fn: unknown, options: SubmitOptions = {}): Promise<BackgroundTask> {
+    if (this.#backend) return this.#submitRemote(this.#backend, fn, options);
     const task = readingArguments('submit()', () => this.#submit(fn, options));
     // With a store, the submit is acknowledged once the task's record is committed.
     if (this.#sync !== undefined) await this.#sync.saved(task);
@@ -248,6 +272,8 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
     if (this.#handlers.has(name)) {
       throw new TypeError(`A handler named ${JSON.stringify(name)} is already defined; each name can be defined once per runner`);
     }
+    // The backend may refuse the name; its worker calls the handler only once connected, after the set below.
+    this.#backend?.define(name);
     this.#handlers.set(name, handler as TaskFunction);
     return this;
   }
@@ -270,6 +296,7 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
   ): Promise<BackgroundTask<AgentResult<TAgent>>>;
   async submitAgent<TResult = unknown>(agent: object, prompt: string, options?: SubmitAgentOptions<TResult>): Promise<BackgroundTask<TResult>>;
   async submitAgent(agent: object, prompt: string, options: SubmitAgentOptions = {}): Promise<BackgroundTask> {
+    if (this.#backend) throw remoteNeedsName('submitAgent(agent, prompt)');
     const task = readingArguments('submitAgent()', () => {
       if (typeof prompt !== 'string') invalid('prompt', 'a string', prompt);
       if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
@@ -357,6 +384,8 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
    */
   async cancelTask(id: TaskId, reason?: string): Promise<boolean> {
     checkReason(reason);
+    // A remote task ends when the backend says so (a waiting job removed, a running one aborted where it runs).
+    if (this.#backend && !this.#closing) return this.#cancelRemote(id, reason);
     const task = this.#table.get(id);
     return task ? this.#driver.cancel(task, reason) : false;
   }
@@ -368,6 +397,12 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
    */
   async cancelAll(reason?: string): Promise<number> {
     checkReason(reason);
+    const backend = this.#backend;
+    if (backend && !this.#closing) {
+      const active = this.#table.activeIds();
+      const results = await Promise.all(active.map((id) => backend.cancel(id, reason)));
+      return results.filter(Boolean).length;
+    }
     return this.#driver.cancelEverything(reason);
   }
 
@@ -413,7 +448,10 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
       return { timeout: checkTimeout('timeout', options.timeout), drain: Boolean(options.drain) };
     });
     if (this.#stopped) return;
-    if (drain) {
+    if (this.#backend) {
+      await this.#stopBackend(this.#backend, drain, timeout);
+      if (this.#stopped) return;
+    } else if (drain) {
       const first = !this.#closing;
       this.#closing = true;
       if (first) {
@@ -532,6 +570,98 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
 
   // ---------------------------------------------------------------- internals
 
+  /** `cancelTask` with a backend: `false` for a finished (or unknown-here, finished-there) task. */
+  async #cancelRemote(id: TaskId, reason: string | undefined): Promise<boolean> {
+    const task = this.#table.get(id);
+    return task?.isCompleted ? false : this.#backend!.cancel(id, reason);
+  }
+
+  /**
+   * `stop()` with a backend. Remote tasks this runner submitted run elsewhere: with `drain`, wait
+   * for them (up to `timeout`) while the worker side lets its handlers finish or hands their jobs
+   * back; then close the backend. Mirrors still unfinished end `cancelled` in the stop that
+   * follows (their jobs are not cancelled).
+   */
+  async #stopBackend(backend: BackendSession, drain: boolean, timeout: number | undefined): Promise<void> {
+    this.#closing = true;
+    const mirrorsDone = drain && !this.isIdle ? this.#idle.wait(timeout).catch(() => undefined) : undefined;
+    await backend.stop({ drain, timeout });
+    await mirrorsDone;
+    await backend.close();
+  }
+
+  /**
+   * Submits a named task to the backend: held here `pending` as a mirror whose `execute` is the
+   * remote job ({@link RemoteWork}), driven by the backend's events through the same chart.
+   */
+  async #submitRemote(backend: BackendSession, name: unknown, options: SubmitOptions): Promise<BackgroundTask> {
+    const { task, submission } = readingArguments('submit()', () => this.#remoteTask(name, options));
+    this.#driver.track(task);
+    try {
+      await backend.submit(submission);
+    } catch (error) {
+      // Never queued: end the mirror and forget it, so the caller's rejection is the only trace.
+      this.#driver.cancel(task, 'the backend refused the task');
+      this.#driver.forget(task.id);
+      throw error;
+    }
+    return task;
+  }
+
+  /** Validates a remote submit and builds its mirror (not yet known to the runner) and its submission. */
+  #remoteTask(name: unknown, options: SubmitOptions): { task: BackgroundTask; submission: RemoteSubmission } {
+    if (this.#closing) throw new RunnerStoppedError('submit a task');
+    if (typeof name !== 'string') {
+      if (typeof name === 'function') throw remoteNeedsName('submit(fn)');
+      invalid('fn', 'the name of a handler defined in a worker process', name);
+    }
+    if (name === '') invalid('name', 'a non-empty string', name);
+    if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+    checkKnownKeys('submit(fn, options)', options, SUBMIT_OPTION_KEYS);
+    const { args = [], onComplete, onProgress, onChunk, metadata = {}, priority = 0, retries = 0, retryOnTimeout = true } = options;
+    if (!Array.isArray(args)) invalid('args', 'an array', args);
+    checkJsonArgs(args);
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) invalid('name', 'a non-empty string', options.name);
+    const copiedMetadata = options.metadata === undefined ? metadata : copyMetadata(metadata);
+    checkFunction('onComplete', onComplete);
+    checkFunction('onProgress', onProgress);
+    checkFunction('onChunk', onChunk);
+    if (options.collect !== undefined) invalid('collect', 'undefined with a `backend` (a worker returns the result)', options.collect);
+    const timeout = 'timeout' in options ? checkTimeout('timeout', options.timeout) : this.#config.defaultTimeout;
+    if (typeof priority !== 'number' || !Number.isFinite(priority)) invalid('priority', 'a finite number', priority);
+    checkNonNegativeInteger('retries', retries);
+    if (typeof retryOnTimeout !== 'boolean') invalid('retryOnTimeout', 'a boolean', retryOnTimeout);
+    const backoff = checkBackoff(options.backoff);
+    if (this.#table.pending >= this.#config.maxQueueSize) throw new QueueFullError(this.#config.maxQueueSize);
+    const taskId = randomUUID();
+    const context = initialTaskContext({
+      taskId,
+      name: options.name ?? name,
+      // The worker enforces the timeout; the mirror arms no timer of its own.
+      timeout: undefined,
+      metadata: copiedMetadata,
+      createdAt: this.#config.clock.now(),
+      work: new RemoteWork(taskId, name, args, timeout),
+      maxAttempts: retries + 1,
+      backoff,
+      retryOnTimeout,
+    });
+    const task = BackgroundTask._create(this.#driver.host, context, onComplete, onProgress, onChunk);
+    const submission: RemoteSubmission = {
+      taskId,
+      handler: name,
+      args: [...args],
+      name: context.name,
+      timeout,
+      maxAttempts: retries + 1,
+      backoff: context.backoff,
+      retryOnTimeout,
+      priority,
+      metadata: copiedMetadata,
+    };
+    return { task: task as BackgroundTask, submission };
+  }
+
   #submit<TResult>(fn: unknown, options: SubmitOptions<TResult>): BackgroundTask<TResult> {
     if (this.#closing) throw new RunnerStoppedError('submit a task');
     // A runner that lost its store's lock takes no new work: it could not record it.
@@ -610,6 +740,13 @@ function copyMetadata(metadata: unknown): Record<string, unknown> {
   }
   // fromEntries defines own properties, so a `__proto__` key stays data.
   return Object.fromEntries(entries);
+}
+
+/** The TypeError for work a remote backend cannot carry to another process. */
+function remoteNeedsName(call: string): TypeError {
+  return new TypeError(
+    `${call} cannot run on a remote backend: functions do not cross processes. define() a handler in the worker process (runner.define('name', fn)) and submit it by name: runner.submit('name', { args })`,
+  );
 }
 
 const STATUSES: ReadonlySet<string> = new Set(Object.values(TaskStatus));

@@ -36,7 +36,8 @@ export interface TaskHost {
   materialize(task: BackgroundTask): TaskActor;
   /** The task's snapshot when it has no actor. */
   snapshot(task: BackgroundTask): TaskSnapshot;
-  cancel(task: BackgroundTask, reason: string | undefined): boolean;
+  /** Cancels the task; a remote task's cancel goes to its backend, hence the promise. */
+  cancel(task: BackgroundTask, reason: string | undefined): boolean | Promise<boolean>;
   /** Reports an observer that threw. */
   report(error: unknown, task: BackgroundTask): void;
   /** Whether the task's latest state is not in the store yet (its write is then hurried): a final one settles `wait()` once it is. */

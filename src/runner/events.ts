@@ -58,7 +58,8 @@ export interface RunnerEvents {
    * A callback of yours threw (an `onComplete`/`onProgress`/`onChunk`/`onRecovered` option or an event
    * listener), or writing to the store failed (`source: 'store'`; the write is retried), or the
    * `clock` option's `setTimeout` threw (`source: 'clock'`; the runner used the real timer instead,
-   * or, for a task's own timer, ended that task).
+   * or, for a task's own timer, ended that task), or the backend lost its connection or could not
+   * apply a remote event (`source: 'backend'`).
    * Without an `'error'` listener, tasklane emits a process warning instead.
    */
   error: (event: {
@@ -121,7 +122,7 @@ export interface TransitionEvent {
 }
 
 /** Where an error reported on `'error'` came from. */
-export type ErrorSource = 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store' | 'clock';
+export type ErrorSource = 'onComplete' | 'onProgress' | 'onChunk' | 'onRecovered' | 'listener' | 'store' | 'clock' | 'backend';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Listener = (...args: any[]) => void;

@@ -4,6 +4,7 @@ import { checkFunction, checkKnownKeys, checkNonNegativeInteger, checkPositiveIn
 import type { Backoff } from '../machines/task-machine.js';
 import type { RateLimit } from '../machines/rate-window.js';
 import type { TaskStore } from '../store/task-store.js';
+import type { Backend } from '../backends/backend.js';
 import type { BackgroundTask } from './background-task.js';
 import type { RunnerClock } from './clock.js';
 
@@ -97,6 +98,14 @@ export interface BackgroundConfig {
    * `onComplete` died with the process). The `'recovered'` event gets the same tasks.
    */
   onRecovered?: ((task: BackgroundTask) => void) | undefined;
+  /**
+   * Where tasks run when not in this process: `bullmqBackend({ connection })` from
+   * `tasklane/bullmq` runs them on BullMQ workers in any process. With a backend, tasks are
+   * submitted by name (`define()` a handler in the worker processes); `maxConcurrentTasks` is how
+   * many this process runs at once and `rateLimit` holds across every process.
+   * @defaultValue undefined (tasks run in this process)
+   */
+  backend?: Backend | undefined;
 }
 
 /** The options in force, defaults applied, as `runner.config` shows them. */
@@ -126,6 +135,7 @@ const runnerKeys = [
   'store',
   'resume',
   'onRecovered',
+  'backend',
 ] as const satisfies readonly (keyof BackgroundConfig)[];
 
 /**
@@ -150,6 +160,7 @@ export interface ResolvedConfig {
   store: TaskStore | undefined;
   resume: 'requeue' | 'mark-lost';
   onRecovered: ((task: BackgroundTask) => void) | undefined;
+  backend: Backend | undefined;
 }
 
 /**
@@ -324,6 +335,11 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   }
   if (resume !== 'requeue' && resume !== 'mark-lost') invalid('resume', "'requeue' or 'mark-lost'", resume);
   checkFunction('onRecovered', onRecovered);
+  const { backend } = options;
+  if (backend !== undefined && (backend === null || typeof backend !== 'object' || typeof backend.connect !== 'function')) {
+    invalid('backend', "a Backend, e.g. bullmqBackend({ connection }) from 'tasklane/bullmq'", backend);
+  }
+  if (backend !== undefined && store !== undefined) invalid('store', 'undefined when a `backend` is given (the backend keeps the tasks)', store);
   const resolvedClock: Required<RunnerClock> = clock
     ? {
         setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
@@ -345,5 +361,6 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
     store,
     resume,
     onRecovered,
+    backend,
   };
 }

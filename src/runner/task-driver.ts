@@ -1,5 +1,6 @@
 import { createActor } from 'xstate';
 import { Execution } from '../actors/run-function.js';
+import { RemoteWork } from '../backends/backend.js';
 import { messageOf, NonRetryableError } from '../errors.js';
 import { causeOf, enteredAt, stepTask, taskChart, taskTimers } from '../machines/task-chart.js';
 import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-chart.js';
@@ -56,6 +57,11 @@ export class TaskDriver implements SupervisorRequests {
   readonly host: TaskHost;
   /** Holds the process open while there is work to finish (see {@link TaskDriver.holdProcess}). */
   readonly #keepAlive = new KeepAlive();
+  /**
+   * Set by the runner when it has a backend: `task.cancel()` goes there (a remote job is removed
+   * or aborted where it runs, and its state follows through `dispatch`).
+   */
+  cancelRemote: ((task: BackgroundTask, reason: string | undefined) => Promise<boolean>) | undefined;
 
   constructor(config: ResolvedConfig, emitter: RunnerEmitter, table: TaskTable, idleWaiters: IdleWaiters, sync: StoreSync | undefined) {
     this.#config = config;
@@ -67,7 +73,7 @@ export class TaskDriver implements SupervisorRequests {
       clock: config.clock,
       materialize: (task) => this.materialize(task),
       snapshot: (task) => snapshotOf(task._status, task._context),
-      cancel: (task, reason) => this.cancel(task, reason),
+      cancel: (task, reason) => (this.cancelRemote === undefined ? this.cancel(task, reason) : this.cancelRemote(task, reason)),
       report: (error, task) => emitter.report(error, 'listener', task.id),
       unsaved: (task) => sync?.unsaved(task) ?? false,
     };
@@ -84,6 +90,22 @@ export class TaskDriver implements SupervisorRequests {
     if (this.#emitter.listens('submitted')) this.#emitter.emit('submitted', { task });
     // Kept on the task, so an admission that is not started can be given back in its place.
     this.link.submitted((task._queued = { taskId: task.id, priority, group, seq: 0 }));
+  }
+
+  /**
+   * Makes a new pending remote task known to the runner (its work is a {@link RemoteWork}): held
+   * and counted like a queued task, but not given to the supervisor, since it takes no slot here;
+   * the backend moves it with `dispatch` as its job moves.
+   */
+  track(task: BackgroundTask): void {
+    this.#table.add(task);
+    this.registry?.trigger.upsert({ summary: task._summary() });
+    this.#table.active += 1;
+    this.#table.pending += 1;
+    if (!this.#keepAlive.holding) this.holdProcess();
+    this.announceCreated(task, 'submit');
+    // Announced before the job exists, so `submitted` always comes before `started`.
+    if (this.#emitter.listens('submitted')) this.#emitter.emit('submitted', { task });
   }
 
   /**
@@ -202,7 +224,8 @@ export class TaskDriver implements SupervisorRequests {
       else if (status === 'lost') this.#emitter.emit('lost', { task, error: context.error! });
       else this.#emitter.emit('cancelled', { task });
     }
-    if (previous === 'pending') this.link.tell('withdrawn', task.id);
+    // A remote task never held a slot here: the supervisor only schedules its cleanup.
+    if (previous === 'pending' || context.work instanceof RemoteWork) this.link.tell('withdrawn', task.id);
     else this.link.tell('settled', task.id);
     this.#table.active -= 1;
     if (this.#table.active === this.#table.pending) this.holdProcess();

@@ -60,6 +60,13 @@ export class TaskTable {
     return pending;
   }
 
+  /** The ids of the tasks not yet final, in submission order (a backend reconciles them after a disconnect). */
+  activeIds(): TaskId[] {
+    const ids: TaskId[] = [];
+    for (const task of this.#byId.values()) if (!task.isCompleted) ids.push(task.id);
+    return ids;
+  }
+
   /** Plain JSON records of the tasks, optionally only those in `status`. */
   list(status: TaskStatus | readonly TaskStatus[] | undefined): TaskRecord[] {
     const wanted = status === undefined ? undefined : new Set<TaskStatus>(typeof status === 'string' ? [status] : status);

@@ -28,6 +28,8 @@ const borrowed = [
   '@xstate/react',
   'ai',
   'better-sqlite3',
+  'bullmq',
+  'ioredis',
   'piscina',
   'praisonai',
   'react',

@@ -18,6 +18,7 @@ declare function callModel(prompt: string, context: import('tasklane').TaskConte
 declare function research(topic: string, context: import('tasklane').TaskContext): Promise<string>;
 declare function urgent(context: import('tasklane').TaskContext): Promise<void>;
 declare function ask(question: string, context: import('tasklane').TaskContext): Promise<string>;
+declare function lookUp(topic: string, signal: AbortSignal): Promise<string>;
 
 declare module '@ai-sdk/openai' {
   export function openai(model: string): import('ai').LanguageModel;
