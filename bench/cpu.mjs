@@ -71,7 +71,7 @@ async function baseline(ms) {
   const monitor = lagMonitor();
   const start = performance.now();
   await new Promise((resolve) => setTimeout(resolve, ms));
-  return { label: 'nothing (baseline: the machine\'s own timer jitter)', wall: performance.now() - start, ...monitor.stop() };
+  return { label: "nothing (baseline: the machine's own timer jitter)", wall: performance.now() - start, ...monitor.stop() };
 }
 
 const rounds = calibrate();

@@ -98,7 +98,15 @@ async function attach(runner) {
   const dash = await serveDashboard(runner, { port: 0 });
   const browser = await chromium.launch({
     executablePath: process.env.TASKLANE_CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.addInitScript(() => {
@@ -134,7 +142,9 @@ async function attach(runner) {
 }
 
 async function main() {
-  console.log(`bench/dashboard.mjs${SHORT ? ' --short' : ''}: steady ${STEADY_S} s at 100 tasks/s, W1 ${W1_TASKS} tasks × (1 warm-up + ${W1_ROUNDS}) rounds, medians`);
+  console.log(
+    `bench/dashboard.mjs${SHORT ? ' --short' : ''}: steady ${STEADY_S} s at 100 tasks/s, W1 ${W1_TASKS} tasks × (1 warm-up + ${W1_ROUNDS}) rounds, medians`,
+  );
 
   // 1. Steady load without, then with the dashboard.
   const plain = new BackgroundRunner({ maxConcurrentTasks: 50, cleanupDelay: 10_000 });
@@ -202,17 +212,31 @@ async function main() {
   console.log(`| measure | value | target |`);
   console.log(`| --- | --- | --- |`);
   console.log(`| runner process CPU at 100 tasks/s, no dashboard | ${f(without.cpuPercent)} % (${without.submitted} tasks) | |`);
-  console.log(`| runner process CPU at 100 tasks/s, dashboard + page + ${CLIENTS} SSE clients | ${f(withDash.cpuPercent)} % (${withDash.submitted} tasks) | |`);
+  console.log(
+    `| runner process CPU at 100 tasks/s, dashboard + page + ${CLIENTS} SSE clients | ${f(withDash.cpuPercent)} % (${withDash.submitted} tasks) | |`,
+  );
   console.log(`| dashboard server CPU (difference) | ${f(withDash.cpuPercent - without.cpuPercent)} % of a core | |`);
-  console.log(`| transition → page row, p50 / p99 / max | ${f(page.p50)} / ${f(page.p99)} / ${f(page.max)} ms (n = ${page.n}) | p99 < 250 ms ${page.p99 < 250 ? 'PASS' : 'FAIL'} |`);
+  console.log(
+    `| transition → page row, p50 / p99 / max | ${f(page.p50)} / ${f(page.p99)} / ${f(page.max)} ms (n = ${page.n}) | p99 < 250 ms ${page.p99 < 250 ? 'PASS' : 'FAIL'} |`,
+  );
   console.log(`| transition → SSE client, p50 / p99 / max | ${f(sse.p50)} / ${f(sse.p99)} / ${f(sse.max)} ms (n = ${sse.n}) | |`);
   const rounds = (xs) => xs.map((x) => Math.round(x)).join(', ');
   console.log(
     `| W1 tasks/s, median of ${W1_ROUNDS}: plain / no-op 'transition' listener / dashboard attached | ${Math.round(median(w1Plain))} / ${Math.round(median(w1Noop))} / ${Math.round(median(w1Dash))} | |`,
   );
-  console.log(`| W1 slowdown with a no-op 'transition' listener (the core's part), median of per-round ratios | ${f(noopSlowdown * 100)} % | |`);
-  console.log(`| W1 slowdown with the dashboard attached, median of per-round ratios | ${f(slowdown * 100)} % | ≤ 10 % ${slowdown <= 0.1 ? 'PASS' : 'FAIL'} |`);
+  console.log(
+    `| W1 slowdown with a no-op 'transition' listener (the core's part), median of per-round ratios | ${f(noopSlowdown * 100)} % | |`,
+  );
+  console.log(
+    `| W1 slowdown with the dashboard attached, median of per-round ratios | ${f(slowdown * 100)} % | ≤ 10 % ${slowdown <= 0.1 ? 'PASS' : 'FAIL'} |`,
+  );
   console.log('');
   console.log(`W1 rounds (tasks/s): plain ${rounds(w1Plain)}; no-op listener ${rounds(w1Noop)}; dashboard ${rounds(w1Dash)}`);
-  console.log(`W1 per-round ratios to plain: no-op ${ratios(w1Noop).map((r) => r.toFixed(2)).join(', ')}; dashboard ${ratios(w1Dash).map((r) => r.toFixed(2)).join(', ')}`);
+  console.log(
+    `W1 per-round ratios to plain: no-op ${ratios(w1Noop)
+      .map((r) => r.toFixed(2))
+      .join(', ')}; dashboard ${ratios(w1Dash)
+      .map((r) => r.toFixed(2))
+      .join(', ')}`,
+  );
 }

@@ -335,35 +335,133 @@ async function main() {
   const tps = (runs) => `${int(best(runs, 'tasksPerSec'))} (median ${int(mid(runs, 'tasksPerSec'))})`;
   const w1Ratio = best(w1.tasklane, 'tasksPerSec') / best(w1.pqueue, 'tasksPerSec');
   const w1MedRatio = mid(w1.tasklane, 'tasksPerSec') / mid(w1.pqueue, 'tasksPerSec');
-  row('W1 100,000 no-op tasks, concurrency 10', `tasks/s, best of ${ROUNDS}`, per((c) => tps(w1[c])), `${ratio(w1Ratio)} (median ${ratio(w1MedRatio)})`, 'median ≥ 0.9× p-queue', verdict(w1MedRatio >= 0.9));
-  row('W1', 'latency submit→settle p50 / p99, ms', per((c) => `${ms1(w1Lat[c][0].p50)} / ${ms1(w1Lat[c][0].p99)}`), '', '', '');
-  row('W1', 'peak RSS', per((c) => mb(best(w1[c], 'maxRss', false))), '', '', '');
+  row(
+    'W1 100,000 no-op tasks, concurrency 10',
+    `tasks/s, best of ${ROUNDS}`,
+    per((c) => tps(w1[c])),
+    `${ratio(w1Ratio)} (median ${ratio(w1MedRatio)})`,
+    'median ≥ 0.9× p-queue',
+    verdict(w1MedRatio >= 0.9),
+  );
+  row(
+    'W1',
+    'latency submit→settle p50 / p99, ms',
+    per((c) => `${ms1(w1Lat[c][0].p50)} / ${ms1(w1Lat[c][0].p99)}`),
+    '',
+    '',
+    '',
+  );
+  row(
+    'W1',
+    'peak RSS',
+    per((c) => mb(best(w1[c], 'maxRss', false))),
+    '',
+    '',
+    '',
+  );
   const w2Ratio = best(w2.tasklane, 'tasksPerSec') / best(w2.pqueue, 'tasksPerSec');
   const w2MedRatio = mid(w2.tasklane, 'tasksPerSec') / mid(w2.pqueue, 'tasksPerSec');
-  row('W2 100,000 no-op tasks, concurrency 1,000', `tasks/s, best of ${ROUNDS}`, per((c) => tps(w2[c])), `${ratio(w2Ratio)} (median ${ratio(w2MedRatio)})`, 'median ≥ 0.8× p-queue', verdict(w2MedRatio >= 0.8));
+  row(
+    'W2 100,000 no-op tasks, concurrency 1,000',
+    `tasks/s, best of ${ROUNDS}`,
+    per((c) => tps(w2[c])),
+    `${ratio(w2Ratio)} (median ${ratio(w2MedRatio)})`,
+    'median ≥ 0.8× p-queue',
+    verdict(w2MedRatio >= 0.8),
+  );
   const w3Best = (c) => best(w3[c], 'ms', false);
   const w3Ideal = 100;
   const w3MedRatio = mid(w3.tasklane, 'ms') / mid(w3.pqueue, 'ms');
-  row('W3 2,000 × 5 ms sleep, concurrency 100', `wall ms, best of ${ROUNDS} (÷ ideal 100 ms)`, per((c) => `${ms1(w3Best(c))} (${ratio(w3Best(c) / w3Ideal)}, median ${ms1(mid(w3[c], 'ms'))})`), `${ratio(w3Best('tasklane') / w3Best('pqueue'))} (median ${ratio(w3MedRatio)})`, 'median ≤ 1.03× p-queue', verdict(w3MedRatio <= 1.03));
+  row(
+    'W3 2,000 × 5 ms sleep, concurrency 100',
+    `wall ms, best of ${ROUNDS} (÷ ideal 100 ms)`,
+    per((c) => `${ms1(w3Best(c))} (${ratio(w3Best(c) / w3Ideal)}, median ${ms1(mid(w3[c], 'ms'))})`),
+    `${ratio(w3Best('tasklane') / w3Best('pqueue'))} (median ${ratio(w3MedRatio)})`,
+    'median ≤ 1.03× p-queue',
+    verdict(w3MedRatio <= 1.03),
+  );
   const w3ColdBest = (c) => best(w3Cold[c], 'ms', false);
-  row('W3 the same after only 5 warm-up runs (for information)', `wall ms, best of ${ROUNDS} (÷ ideal 100 ms)`, per((c) => `${ms1(w3ColdBest(c))} (${ratio(w3ColdBest(c) / w3Ideal)}, median ${ms1(mid(w3Cold[c], 'ms'))})`), ratio(w3ColdBest('tasklane') / w3ColdBest('pqueue')), '', '');
-  row('W3', 'latency submit→settle p50 / p99, ms', per((c) => `${ms1(w3Lat[c][0].p50)} / ${ms1(w3Lat[c][0].p99)}`), '', '', '');
+  row(
+    'W3 the same after only 5 warm-up runs (for information)',
+    `wall ms, best of ${ROUNDS} (÷ ideal 100 ms)`,
+    per((c) => `${ms1(w3ColdBest(c))} (${ratio(w3ColdBest(c) / w3Ideal)}, median ${ms1(mid(w3Cold[c], 'ms'))})`),
+    ratio(w3ColdBest('tasklane') / w3ColdBest('pqueue')),
+    '',
+    '',
+  );
+  row(
+    'W3',
+    'latency submit→settle p50 / p99, ms',
+    per((c) => `${ms1(w3Lat[c][0].p50)} / ${ms1(w3Lat[c][0].p99)}`),
+    '',
+    '',
+    '',
+  );
   const w4b = (c) => w4[c][0].bytesPerTask;
-  row('W4 100,000 queued tasks (1 blocked slot)', 'heap bytes per queued task', per((c) => int(w4b(c))), ratio(w4b('tasklane') / w4b('pqueue')), '≤ 1 KB (1,024 B)', verdict(w4b('tasklane') <= 1024));
+  row(
+    'W4 100,000 queued tasks (1 blocked slot)',
+    'heap bytes per queued task',
+    per((c) => int(w4b(c))),
+    ratio(w4b('tasklane') / w4b('pqueue')),
+    '≤ 1 KB (1,024 B)',
+    verdict(w4b('tasklane') <= 1024),
+  );
   const w5r = (c) => w5[c][0];
-  row('W5 1,000,000 no-op tasks, concurrency 100, fed 10,000 at a time, cleanupDelay 0', 'peak RSS (tasks/s)', per((c) => `${mb(w5r(c).peakRss)} (${int(w5r(c).tasksPerSec)})`), ratio(w5r('tasklane').peakRss / w5r('pqueue').peakRss), '< 400 MB', verdict(w5r('tasklane').peakRss < 400 * 2 ** 20));
-  row('W5 the same at the defaults (cleanupDelay 5 min, maxFinishedTasks 10,000)', 'peak RSS (tasks/s)', ['—', '—', `${mb(w5Default.peakRss)} (${int(w5Default.tasksPerSec)})`], '', '< 400 MB', verdict(w5Default.peakRss < 400 * 2 ** 20));
-  for (const [label, runs, bar] of [['subscribed (`task.subscribe(() => {})`)', w7Sub, 0.3], ['inspected (`inspect: () => {}`)', w7Insp, 0.1]]) {
+  row(
+    'W5 1,000,000 no-op tasks, concurrency 100, fed 10,000 at a time, cleanupDelay 0',
+    'peak RSS (tasks/s)',
+    per((c) => `${mb(w5r(c).peakRss)} (${int(w5r(c).tasksPerSec)})`),
+    ratio(w5r('tasklane').peakRss / w5r('pqueue').peakRss),
+    '< 400 MB',
+    verdict(w5r('tasklane').peakRss < 400 * 2 ** 20),
+  );
+  row(
+    'W5 the same at the defaults (cleanupDelay 5 min, maxFinishedTasks 10,000)',
+    'peak RSS (tasks/s)',
+    ['—', '—', `${mb(w5Default.peakRss)} (${int(w5Default.tasksPerSec)})`],
+    '',
+    '< 400 MB',
+    verdict(w5Default.peakRss < 400 * 2 ** 20),
+  );
+  for (const [label, runs, bar] of [
+    ['subscribed (`task.subscribe(() => {})`)', w7Sub, 0.3],
+    ['inspected (`inspect: () => {}`)', w7Insp, 0.1],
+  ]) {
     const r = mid(runs.tasklane, 'tasksPerSec') / mid(runs.pqueue, 'tasksPerSec');
     const rss = best(runs.tasklane, 'maxRss', false);
-    row(`W7 W1 with every task ${label}`, `tasks/s, median of ${ROUNDS} (peak RSS)`, ['—', `${int(mid(runs.pqueue, 'tasksPerSec'))}`, `${int(mid(runs.tasklane, 'tasksPerSec'))} (${mb(rss)})`], ratio(r), `median ≥ ${bar}× p-queue, RSS < 400 MB`, verdict(r >= bar && rss < 400 * 2 ** 20));
+    row(
+      `W7 W1 with every task ${label}`,
+      `tasks/s, median of ${ROUNDS} (peak RSS)`,
+      ['—', `${int(mid(runs.pqueue, 'tasksPerSec'))}`, `${int(mid(runs.tasklane, 'tasksPerSec'))} (${mb(rss)})`],
+      ratio(r),
+      `median ≥ ${bar}× p-queue, RSS < 400 MB`,
+      verdict(r >= bar && rss < 400 * 2 ** 20),
+    );
   }
-  for (const [label, run] of [['subscribed', w10Sub], ['inspected', w10Insp]]) {
+  for (const [label, run] of [
+    ['subscribed', w10Sub],
+    ['inspected', w10Insp],
+  ]) {
     const extra = run.retained - w10Fresh.retained;
-    row(`W10 200,000 ${label} tasks, then stop() and GC`, 'heap retained above a fresh runner’s', ['—', '—', `${(extra / 2 ** 20).toFixed(2)} MB`], '', '≤ 5 MB', verdict(extra <= 5 * 2 ** 20));
+    row(
+      `W10 200,000 ${label} tasks, then stop() and GC`,
+      'heap retained above a fresh runner’s',
+      ['—', '—', `${(extra / 2 ** 20).toFixed(2)} MB`],
+      '',
+      '≤ 5 MB',
+      verdict(extra <= 5 * 2 ** 20),
+    );
   }
   const t1000 = w5Tl1000[0];
-  if (t1000) row('W5 same, tasklane with cleanupDelay 1,000 ms (for information)', 'peak RSS (tasks/s)', ['—', '—', `${mb(t1000.peakRss)} (${int(t1000.tasksPerSec)})`], '', '', '');
+  if (t1000)
+    row(
+      'W5 same, tasklane with cleanupDelay 1,000 ms (for information)',
+      'peak RSS (tasks/s)',
+      ['—', '—', `${mb(t1000.peakRss)} (${int(t1000.tasksPerSec)})`],
+      '',
+      '',
+      '',
+    );
 
   const header = ['workload', 'metric', ...CONTENDERS.map((c) => LABEL[c]), 'tasklane ÷ p-queue', 'target', 'tasklane'];
   const line = (cells) => `| ${cells.join(' | ')} |`;

@@ -64,7 +64,9 @@ for (let round = 0; round < ROUNDS; round += 1) {
 }
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const base = median(results.get('off'));
-console.log(`W1: ${TASKS.toLocaleString('en-US')} no-op async tasks, concurrency 10, median of ${ROUNDS} rounds (Node ${process.version})\n`);
+console.log(
+  `W1: ${TASKS.toLocaleString('en-US')} no-op async tasks, concurrency 10, median of ${ROUNDS} rounds (Node ${process.version})\n`,
+);
 console.log('| variant | tasks/s | vs no store |');
 console.log('|---|---:|---:|');
 for (const [kind, label] of kinds) {

@@ -24,7 +24,7 @@ export async function research(topic: string, { signal, reportProgress }: TaskCo
     await sleep(250 + (topic.length % 3) * 50, signal);
     reportProgress((step + 1) / 3, message);
   }
-  return `${topic.length % 4 + 2} sources on ${topic}`;
+  return `${(topic.length % 4) + 2} sources on ${topic}`;
 }
 
 /** What one research task ended with. */
@@ -166,14 +166,18 @@ export const agentMachine = setup({
 async function main(): Promise<void> {
   const started = Date.now();
   const stamp = () => `${String(Date.now() - started).padStart(5)} ms`;
-  const agent = createActor(
-    agentMachine.provide({ actions: { note: (_, { line }) => console.log(`${stamp()}  ${line}`) } }),
-    { input: { goal: 'AI agents' } },
-  );
+  const agent = createActor(agentMachine.provide({ actions: { note: (_, { line }) => console.log(`${stamp()}  ${line}`) } }), {
+    input: { goal: 'AI agents' },
+  });
   // State transitions, from the agent's snapshots.
   let previous = '';
   agent.subscribe((snapshot) => {
-    const state = typeof snapshot.value === 'string' ? snapshot.value : Object.entries(snapshot.value).map(([k, v]) => `${k}.${String(v)}`).join();
+    const state =
+      typeof snapshot.value === 'string'
+        ? snapshot.value
+        : Object.entries(snapshot.value)
+            .map(([k, v]) => `${k}.${String(v)}`)
+            .join();
     if (state !== previous) console.log(`${stamp()}  state: ${previous || '(start)'} -> ${state}`);
     previous = state;
   });

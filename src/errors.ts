@@ -212,9 +212,7 @@ export class RunnerStoppedError extends TypeError {
  * try { await task.wait(); } catch (error) { if (isRunnerError(error)) console.log(error.name); }
  * ```
  */
-export function isRunnerError(
-  value: unknown,
-): value is RunnerError | RunnerStoppedError {
+export function isRunnerError(value: unknown): value is RunnerError | RunnerStoppedError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
 

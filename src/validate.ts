@@ -48,7 +48,6 @@ export function checkNonNegativeInteger(name: string, value: unknown): number {
   return checkInteger(name, value, 0);
 }
 
-
 /**
  * @internal
  * A cancel reason: a string or `undefined`. Anything else is refused here, at the API edge, so no
@@ -100,7 +99,10 @@ function closestKey(key: string, known: ReadonlySet<string>): string | undefined
     for (const form of forms) {
       const distance = editDistance(wanted, form);
       // A shared stem counts as a slip, ranked after the close spellings.
-      score = Math.min(score, distance <= slip ? distance : wanted.length >= 3 && form.startsWith(stem) ? slip + 1 : Number.POSITIVE_INFINITY);
+      score = Math.min(
+        score,
+        distance <= slip ? distance : wanted.length >= 3 && form.startsWith(stem) ? slip + 1 : Number.POSITIVE_INFINITY,
+      );
     }
     if (score < bestScore) {
       best = candidate;
@@ -119,7 +121,9 @@ export function checkOneOf(name: string, value: unknown, known: ReadonlySet<stri
   if (typeof value === 'string' && known.has(value)) return value;
   const closest = typeof value === 'string' ? closestKey(value, known) : undefined;
   const expected = `one of ${[...known].map((k) => `\`${k}\``).join(', ')}`;
-  throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${describe(value)}${closest === undefined ? '' : `; did you mean \`${closest}\`?`}`);
+  throw new TypeError(
+    `Expected \`${name}\` to be ${expected}, got ${describe(value)}${closest === undefined ? '' : `; did you mean \`${closest}\`?`}`,
+  );
 }
 
 /** Levenshtein distance, two rows. */
@@ -147,7 +151,11 @@ export function readingArguments<T>(call: string, read: () => T): T {
   try {
     return read();
   } catch (error) {
-    if (isRunnerError(error) || ((error instanceof TypeError || error instanceof RangeError) && /^(Expected `|Expected the arguments of |Unknown option `)/.test(error.message))) {
+    if (
+      isRunnerError(error) ||
+      ((error instanceof TypeError || error instanceof RangeError) &&
+        /^(Expected `|Expected the arguments of |Unknown option `)/.test(error.message))
+    ) {
       throw error;
     }
     let message: string;

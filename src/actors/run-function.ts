@@ -200,9 +200,7 @@ class RunContext implements TaskContext {
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return (
-    value !== null &&
-    value !== undefined &&
-    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
+    value !== null && value !== undefined && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
   );
 }
 
@@ -221,9 +219,7 @@ function closeIterator(iterator: AsyncIterator<unknown>): void {
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
+    value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function'
   );
 }
 

@@ -37,7 +37,13 @@ export interface PraisonTaskAgent extends AgentLike {
 /** The part of praisonai's `OpenAIService` the adapter hooks into. */
 interface LlmService {
   getClient(): Promise<OpenAIClientLike>;
-  streamText(prompt: string, systemPrompt: string, temperature: number, onToken: (token: string) => void, ...rest: unknown[]): Promise<unknown>;
+  streamText(
+    prompt: string,
+    systemPrompt: string,
+    temperature: number,
+    onToken: (token: string) => void,
+    ...rest: unknown[]
+  ): Promise<unknown>;
 }
 
 interface OpenAIClientLike {

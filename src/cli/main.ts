@@ -76,7 +76,13 @@ class UsageError extends Error {}
  */
 export async function main(argv: readonly string[], io: Io = defaultIo(), env: NodeJS.ProcessEnv = process.env): Promise<number> {
   // A first, lenient pass only finds the command: each command parses its own options.
-  const { values, positionals, tokens } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, tokens: true, options: STORE_OPTIONS });
+  const { values, positionals, tokens } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+    options: STORE_OPTIONS,
+  });
   const command = positionals[0];
   if (command === undefined) {
     if (values.help === true) {
@@ -126,7 +132,9 @@ async function storeCommand(command: string, argv: readonly string[], io: Io, en
       store = sqlite.sqliteStore({ path, mustExist: true, readonly: command === 'list' || command === 'status' });
     } catch (error) {
       const message = firstLine(error);
-      io.err(/unable to open|no such file|SQLITE_CANTOPEN/i.test(message) ? `No task database at ${path} (${message}).\n` : failure(error, path));
+      io.err(
+        /unable to open|no such file|SQLITE_CANTOPEN/i.test(message) ? `No task database at ${path} (${message}).\n` : failure(error, path),
+      );
       return 1;
     }
     const ctx: Context = { store, json: values.json, io, holder: store.lockHolder(), now: Date.now() };
@@ -219,7 +227,13 @@ function list({ store, json, io, holder, now }: Context, statuses: TaskStatus[])
   const bad: CorruptRecord[] = [];
   const tasks = store.list({ status: statuses }, (record) => bad.push(record));
   if (json) {
-    io.out(`${JSON.stringify(tasks.map((task) => jsonRecord(task, holder)), null, 2)}\n`);
+    io.out(
+      `${JSON.stringify(
+        tasks.map((task) => jsonRecord(task, holder)),
+        null,
+        2,
+      )}\n`,
+    );
   } else if (tasks.length === 0) {
     io.out(statuses.length > 0 ? `No ${statuses.join(' or ')} tasks.\n` : 'No tasks.\n');
   } else {
@@ -315,7 +329,12 @@ async function cancel(ctx: Context, prefix: string, waitMs: number): Promise<num
         return report(0, 'cancelled', `Cancelled task ${id} (the runner in pid ${pid} stopped it).`, task);
       }
       if (task && isFinal(task.status)) {
-        return report(3, task.status, `Task ${id} ${task.status} before the runner in pid ${pid} acted on the cancel; nothing was cancelled.`, task);
+        return report(
+          3,
+          task.status,
+          `Task ${id} ${task.status} before the runner in pid ${pid} acted on the cancel; nothing was cancelled.`,
+          task,
+        );
       }
       const why = live
         ? `the runner in pid ${pid} has not acted on it yet`
@@ -347,7 +366,9 @@ function isFinal(status: TaskStatus): boolean {
 /** One line for a store that cannot be opened, read or changed. */
 function failure(error: unknown, path: string | undefined): string {
   const readonly = String((error as { code?: unknown }).code).startsWith('SQLITE_READONLY');
-  return readonly ? `Cannot change ${path}: ${firstLine(error)} (the file or its directory is not writable for you).\n` : `${firstLine(error)}\n`;
+  return readonly
+    ? `Cannot change ${path}: ${firstLine(error)} (the file or its directory is not writable for you).\n`
+    : `${firstLine(error)}\n`;
 }
 
 function firstLine(error: unknown): string {

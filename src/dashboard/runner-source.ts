@@ -15,7 +15,8 @@ const MAX_STREAMING = 10_000;
 const MIN_LOG_CAPACITY = 32_768;
 
 type ActiveStatus = 'pending' | 'running' | 'retrying';
-const isActive = (status: TaskStatus | null): status is ActiveStatus => status === 'pending' || status === 'running' || status === 'retrying';
+const isActive = (status: TaskStatus | null): status is ActiveStatus =>
+  status === 'pending' || status === 'running' || status === 'retrying';
 const isStarted = (status: TaskStatus): boolean => status === 'running' || status === 'retrying';
 
 /** A task handle as a table row. */
@@ -165,7 +166,16 @@ export class RunnerSource implements DashboardSource {
     this.#ats[slot] = event.at;
     this.#attempts[slot] = event.attempt;
     this.#log?.transition(seq, event.task.id);
-    if (this.#listeners.size > 0) this.#send({ type: 'transition', task: taskView(event.task, this.#render), from, to, event: event.event, at: event.at, attempt: event.attempt });
+    if (this.#listeners.size > 0)
+      this.#send({
+        type: 'transition',
+        task: taskView(event.task, this.#render),
+        from,
+        to,
+        event: event.event,
+        at: event.at,
+        attempt: event.attempt,
+      });
   };
 
   readonly #onProgress: RunnerEvents['progress'] = (event) => {
@@ -226,7 +236,13 @@ export class RunnerSource implements DashboardSource {
   }
 
   #view(slot: number): TransitionView {
-    return { from: this.#froms[slot]!, to: this.#tos[slot]!, event: this.#events[slot]!, at: this.#ats[slot]!, attempt: this.#attempts[slot]! };
+    return {
+      from: this.#froms[slot]!,
+      to: this.#tos[slot]!,
+      event: this.#events[slot]!,
+      at: this.#ats[slot]!,
+      attempt: this.#attempts[slot]!,
+    };
   }
 
   /**

@@ -94,7 +94,13 @@ function isLoopback(host: string): boolean {
 
 function isRunner(value: unknown): value is BackgroundRunner {
   const v = value as Partial<BackgroundRunner> | null;
-  return typeof v === 'object' && v !== null && typeof v.listTasks === 'function' && typeof v.on === 'function' && typeof v.cancelTask === 'function';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.listTasks === 'function' &&
+    typeof v.on === 'function' &&
+    typeof v.cancelTask === 'function'
+  );
 }
 
 /** The history of a task store (`sqliteStore({ path })`), polled every `pollMs` (default 500). */
@@ -141,7 +147,10 @@ const digest = (text: string): Buffer => createHash('sha256').update(text).diges
  * process.on('SIGINT', () => void dash.close());
  * ```
  */
-export async function serveDashboard(runner: BackgroundRunner | StoreHistory | DashboardSource, options: DashboardOptions = {}): Promise<Dashboard> {
+export async function serveDashboard(
+  runner: BackgroundRunner | StoreHistory | DashboardSource,
+  options: DashboardOptions = {},
+): Promise<Dashboard> {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
   if (!isRunner(runner) && !isStoreHistory(runner) && !isSource(runner)) {
     invalid('runner', 'a BackgroundRunner, { store } or a DashboardSource', runner);
@@ -154,7 +163,11 @@ export async function serveDashboard(runner: BackgroundRunner | StoreHistory | D
     invalid('token', 'a string of at least 16 characters', options.token);
   }
   if (options.token === undefined && !isLoopback(host)) {
-    invalid('token', `set explicitly when \`host\` is not a loopback address (${JSON.stringify(host)}), since anyone who reaches the port could cancel tasks`, undefined);
+    invalid(
+      'token',
+      `set explicitly when \`host\` is not a loopback address (${JSON.stringify(host)}), since anyone who reaches the port could cancel tasks`,
+      undefined,
+    );
   }
   const readOnly = options.readOnly ?? false;
   if (typeof readOnly !== 'boolean') invalid('readOnly', 'a boolean', readOnly);
@@ -164,7 +177,8 @@ export async function serveDashboard(runner: BackgroundRunner | StoreHistory | D
   const progressMs = checkPositiveInteger('progressMs', options.progressMs ?? DEFAULTS.progressMs);
   const historySize = checkPositiveInteger('historySize', options.historySize ?? DEFAULTS.historySize);
   const allowedHosts = options.allowedHosts ?? [];
-  if (!Array.isArray(allowedHosts) || allowedHosts.some((h) => typeof h !== 'string')) invalid('allowedHosts', 'an array of strings', allowedHosts);
+  if (!Array.isArray(allowedHosts) || allowedHosts.some((h) => typeof h !== 'string'))
+    invalid('allowedHosts', 'an array of strings', allowedHosts);
 
   const token = options.token ?? randomBytes(24).toString('base64url');
   const render: Render = { maxLength: maxValueLength, redact: options.redact };
@@ -239,14 +253,16 @@ function createHandler(parts: HandlerParts): (req: IncomingMessage, res: ServerR
     res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': String(Buffer.byteLength(body)), ...extra });
     res.end(body);
   };
-  const json = (res: ServerResponse, status: number, value: unknown): void => send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
+  const json = (res: ServerResponse, status: number, value: unknown): void =>
+    send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
   const fail = (res: ServerResponse, status: number, message: string, extra?: Record<string, string>): void =>
     send(res, status, 'application/json; charset=utf-8', JSON.stringify({ error: message }), extra);
 
   return (req, res) => {
     const handle = async (): Promise<void> => {
       const hostHeader = (req.headers.host ?? '').toLowerCase();
-      if (!hosts.has(hostHeader)) return fail(res, 403, `Host ${JSON.stringify(hostHeader)} is not this dashboard's; add it to \`allowedHosts\``);
+      if (!hosts.has(hostHeader))
+        return fail(res, 403, `Host ${JSON.stringify(hostHeader)} is not this dashboard's; add it to \`allowedHosts\``);
       const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
       const path = url.pathname;
       const method = req.method ?? 'GET';
@@ -340,7 +356,9 @@ type Route = { kind: 'get' | 'post'; name: RouteName; id?: string } | { kind: 'w
 /** Matches a method and path to a route; `undefined` for an unknown path. */
 function routeOf(method: string, path: string): Route | undefined {
   const get = (name: RouteName, id?: string): Route =>
-    method === 'GET' || method === 'HEAD' ? { kind: 'get', name, ...(id === undefined ? {} : { id }) } : { kind: 'wrong-method', allow: 'GET' };
+    method === 'GET' || method === 'HEAD'
+      ? { kind: 'get', name, ...(id === undefined ? {} : { id }) }
+      : { kind: 'wrong-method', allow: 'GET' };
   const post = (name: RouteName, id?: string): Route =>
     method === 'POST' ? { kind: 'post', name, ...(id === undefined ? {} : { id }) } : { kind: 'wrong-method', allow: 'POST' };
   if (path === '/' || path === '/index.html') return get('page');

@@ -105,7 +105,12 @@ export function showValue(value: unknown, field: RedactField, render: Render): s
 /** An error as `{ name, message }` for the page, redacted and truncated. */
 export function showError(error: unknown, render: Render): { name: string; message: string } | null {
   if (error === undefined || error === null) return null;
-  const name = error instanceof Error ? error.name : typeof (error as { name?: unknown }).name === 'string' ? (error as { name: string }).name : 'Error';
+  const name =
+    error instanceof Error
+      ? error.name
+      : typeof (error as { name?: unknown }).name === 'string'
+        ? (error as { name: string }).name
+        : 'Error';
   const raw = error instanceof Error ? error.message : (error as { message?: unknown }).message;
   const message = showValue(typeof raw === 'string' ? raw : String(raw ?? ''), 'error', render) ?? '';
   return { name: truncate(name, 200), message };

@@ -66,10 +66,7 @@ export type SupervisorEvent =
   | { type: 'drainTimeout' };
 
 /** What the supervisor asks the runner to do. */
-export type SupervisorEmitted =
-  | { type: 'admit'; taskIds: TaskId[] }
-  | { type: 'remove'; taskIds: TaskId[] }
-  | { type: 'drainTimedOut' };
+export type SupervisorEmitted = { type: 'admit'; taskIds: TaskId[] } | { type: 'remove'; taskIds: TaskId[] } | { type: 'drainTimedOut' };
 
 /** The supervisor's snapshot, as the in-place path below reads it. */
 interface SupervisorSnapshotLike {

@@ -194,7 +194,15 @@ const timedOutAt = (c: TaskMachineContext): number => (c.attemptStartedAt ?? c.c
 const timeoutError = (c: TaskMachineContext) => new TaskTimeoutError(c.taskId, c.timeout ?? 0);
 
 function started(c: TaskMachineContext, at: number): TaskMachineContext {
-  return { ...c, startedAt: c.startedAt ?? at, attempt: c.attempt + 1, attemptStartedAt: at, retryAt: undefined, chunks: 0, chunk: undefined };
+  return {
+    ...c,
+    startedAt: c.startedAt ?? at,
+    attempt: c.attempt + 1,
+    attemptStartedAt: at,
+    retryAt: undefined,
+    chunks: 0,
+    chunk: undefined,
+  };
 }
 
 // ------------------------------------------------------------------ the chart's named parts
@@ -240,8 +248,10 @@ export const taskUpdates = {
     error: undefined,
     completedAt: (e as EventOf<'done'>).at,
   }),
-  retryAfterError: (c: TaskMachineContext, e: TaskMachineEvent) => attemptFailed(c, (e as EventOf<'error'>).error, (e as EventOf<'error'>).at, true),
-  failAfterError: (c: TaskMachineContext, e: TaskMachineEvent) => attemptFailed(c, (e as EventOf<'error'>).error, (e as EventOf<'error'>).at, false),
+  retryAfterError: (c: TaskMachineContext, e: TaskMachineEvent) =>
+    attemptFailed(c, (e as EventOf<'error'>).error, (e as EventOf<'error'>).at, true),
+  failAfterError: (c: TaskMachineContext, e: TaskMachineEvent) =>
+    attemptFailed(c, (e as EventOf<'error'>).error, (e as EventOf<'error'>).at, false),
   retryAfterTimeout: (c: TaskMachineContext) => attemptFailed(c, timeoutError(c), timedOutAt(c), true),
   failAfterTimeout: (c: TaskMachineContext) => attemptFailed(c, timeoutError(c), timedOutAt(c), false),
   cancel: (c: TaskMachineContext, e: TaskMachineEvent) => ({

@@ -39,7 +39,10 @@ const guards = Object.fromEntries(
 
 /** Each chart update as an `assign` action of the same name. */
 const updates = Object.fromEntries(
-  Object.entries(taskUpdates).map(([name, update]) => [name, assign<TaskMachineContext, TaskMachineEvent, undefined, TaskMachineEvent, never>(({ context, event }) => update(context, event))]),
+  Object.entries(taskUpdates).map(([name, update]) => [
+    name,
+    assign<TaskMachineContext, TaskMachineEvent, undefined, TaskMachineEvent, never>(({ context, event }) => update(context, event)),
+  ]),
 ) as Record<TaskUpdateName, Update>;
 
 /** Each chart timer as a `schedule.<name>` and a `unschedule.<name>` action. */

@@ -113,7 +113,11 @@ export function instrument(runner: BackgroundRunner, options: InstrumentOptions 
 
     let state = traced.get(task.id);
     if (from === null) {
-      const producer = tracer.startSpan(`send ${destination}`, { kind: SpanKind.PRODUCER, startTime: at, attributes: spanAttributes(task, 'send') }, otelContext.active());
+      const producer = tracer.startSpan(
+        `send ${destination}`,
+        { kind: SpanKind.PRODUCER, startTime: at, attributes: spanAttributes(task, 'send') },
+        otelContext.active(),
+      );
       producer.addEvent('transition', mark, at);
       producer.end(at);
       state = { producer: trace.setSpan(otelContext.active(), producer), consumer: undefined, attemptStart: at };

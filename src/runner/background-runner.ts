@@ -136,14 +136,26 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
       report: (error) => this.#emitter.report(error, 'backend', undefined),
     });
     // A remote task's cancel goes to the backend, until stop() ends the mirrors here.
-    if (this.#backend) this.#driver.cancelRemote = (task, reason) => (this.#closing ? Promise.resolve(this.#driver.cancel(task, reason)) : this.#cancelRemote(task.id, reason));
+    if (this.#backend)
+      this.#driver.cancelRemote = (task, reason) =>
+        this.#closing ? Promise.resolve(this.#driver.cancel(task, reason)) : this.#cancelRemote(task.id, reason);
   }
 
   /** The options in force, defaults applied. */
   get config(): RunnerConfig {
     const { defaultTimeout, autoCleanup, cleanupDelay, maxFinishedTasks, rateLimit, groupRateLimit, maxQueueSize, resume } = this.#config;
     const { maxConcurrentTasks } = this.#link;
-    return { maxConcurrentTasks, defaultTimeout, autoCleanup, cleanupDelay, maxFinishedTasks, rateLimit, groupRateLimit, maxQueueSize, resume };
+    return {
+      maxConcurrentTasks,
+      defaultTimeout,
+      autoCleanup,
+      cleanupDelay,
+      maxFinishedTasks,
+      rateLimit,
+      groupRateLimit,
+      maxQueueSize,
+      resume,
+    };
   }
 
   /**
@@ -294,7 +306,11 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
     prompt: string,
     options?: SubmitAgentOptions<AgentResult<TAgent>, AgentChunk<TAgent>>,
   ): Promise<BackgroundTask<AgentResult<TAgent>>>;
-  async submitAgent<TResult = unknown>(agent: object, prompt: string, options?: SubmitAgentOptions<TResult>): Promise<BackgroundTask<TResult>>;
+  async submitAgent<TResult = unknown>(
+    agent: object,
+    prompt: string,
+    options?: SubmitAgentOptions<TResult>,
+  ): Promise<BackgroundTask<TResult>>;
   async submitAgent(agent: object, prompt: string, options: SubmitAgentOptions = {}): Promise<BackgroundTask> {
     if (this.#backend) throw remoteNeedsName('submitAgent(agent, prompt)');
     const task = readingArguments('submitAgent()', () => {
@@ -338,9 +354,17 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
    */
   async recover(): Promise<RecoverResult> {
     const sync = this.#sync;
-    if (sync === undefined) invalid('store', "a TaskStore for recover(); pass { store: sqliteStore({ path }) } from 'tasklane/sqlite'", undefined);
+    if (sync === undefined)
+      invalid('store', "a TaskStore for recover(); pass { store: sqliteStore({ path }) } from 'tasklane/sqlite'", undefined);
     if (this.#closing) throw new RunnerStoppedError('recover tasks');
-    return recoverTasks({ config: this.#config, sync, table: this.#table, driver: this.#driver, emitter: this.#emitter, handlers: this.#handlers });
+    return recoverTasks({
+      config: this.#config,
+      sync,
+      table: this.#table,
+      driver: this.#driver,
+      emitter: this.#emitter,
+      handlers: this.#handlers,
+    });
   }
 
   /** Every task the runner still holds (finished ones until cleanup), in submission order. */
@@ -621,7 +645,8 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
     const { args = [], onComplete, onProgress, onChunk, metadata = {}, priority = 0, retries = 0, retryOnTimeout = true } = options;
     if (!Array.isArray(args)) invalid('args', 'an array', args);
     checkJsonArgs(args);
-    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) invalid('name', 'a non-empty string', options.name);
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === ''))
+      invalid('name', 'a non-empty string', options.name);
     const copiedMetadata = options.metadata === undefined ? metadata : copyMetadata(metadata);
     checkFunction('onComplete', onComplete);
     checkFunction('onProgress', onProgress);
@@ -676,8 +701,19 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
     }
     if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
     checkKnownKeys('submit(fn, options)', options, SUBMIT_OPTION_KEYS);
-    const { args = [], name, onComplete, onProgress, onChunk, collect, metadata = {}, priority = 0, group, retries = 0, retryOnTimeout = true } =
-      options;
+    const {
+      args = [],
+      name,
+      onComplete,
+      onProgress,
+      onChunk,
+      collect,
+      metadata = {},
+      priority = 0,
+      group,
+      retries = 0,
+      retryOnTimeout = true,
+    } = options;
     if (!Array.isArray(args)) invalid('args', 'an array', args);
     if (name !== undefined && (typeof name !== 'string' || name === '')) invalid('name', 'a non-empty string', name);
     const copiedMetadata = options.metadata === undefined ? metadata : copyMetadata(metadata);
@@ -699,7 +735,7 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
     const now = this.#config.clock.now();
     const context = initialTaskContext({
       taskId,
-      name: name ?? (handler ?? ((fn as TaskFunction).name || 'task')),
+      name: name ?? handler ?? ((fn as TaskFunction).name || 'task'),
       timeout,
       metadata: copiedMetadata,
       createdAt: now,
@@ -710,7 +746,12 @@ export class BackgroundRunner<THandlers extends HandlerMap = HandlerMap> {
     });
     const task = BackgroundTask._create<TResult>(this.#driver.host, context, onComplete, onProgress, onChunk);
     if (this.#sync !== undefined) {
-      this.#sync.track(task as BackgroundTask, { handler: handler ?? null, args: handler === undefined ? null : [...args], priority, group: group ?? null });
+      this.#sync.track(task as BackgroundTask, {
+        handler: handler ?? null,
+        args: handler === undefined ? null : [...args],
+        priority,
+        group: group ?? null,
+      });
     }
     this.#driver.enqueue(task as BackgroundTask, priority, group, 'submit');
     return task;

@@ -93,8 +93,10 @@ const eventNames = [
  * Every event name, so `on('complete', …)` (a typo) is a `TypeError` instead of a listener that
  * never runs. Fails to compile when an event is added to {@link RunnerEvents} and not here.
  */
-export const RUNNER_EVENT_NAMES: ReadonlySet<string> = new Set(eventNames);
-true satisfies [Exclude<RunnerEventName, (typeof eventNames)[number]>] extends [never] ? true : Exclude<RunnerEventName, (typeof eventNames)[number]>;
+const RUNNER_EVENT_NAMES: ReadonlySet<string> = new Set(eventNames);
+true satisfies [Exclude<RunnerEventName, (typeof eventNames)[number]>] extends [never]
+  ? true
+  : Exclude<RunnerEventName, (typeof eventNames)[number]>;
 
 /**
  * The payload of the `'transition'` event.

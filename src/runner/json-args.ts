@@ -48,10 +48,15 @@ function checkJson(value: unknown, path: string, ancestors: object[], inArray: b
   }
   if (value === null) return;
   const object = value as object;
-  if (ancestors.includes(object)) reject(path, 'a cyclic reference (an object that contains itself)', 'JSON cannot hold cycles; pass a tree');
+  if (ancestors.includes(object))
+    reject(path, 'a cyclic reference (an object that contains itself)', 'JSON cannot hold cycles; pass a tree');
   if (ancestors.length >= MAX_DEPTH) {
     const shown = path.length > 60 ? `${path.slice(0, 40)}…` : path;
-    reject(shown, `data nested more than ${MAX_DEPTH} levels deep`, 'flatten it (or pass it as one JSON string and parse it in the handler)');
+    reject(
+      shown,
+      `data nested more than ${MAX_DEPTH} levels deep`,
+      'flatten it (or pass it as one JSON string and parse it in the handler)',
+    );
   }
   if (object instanceof Date) {
     reject(path, 'a Date', 'pass date.toISOString() (and parse it in the handler) instead, so the handler gets what you meant');

@@ -1,13 +1,20 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import { describe } from '../errors.js';
-import { checkFunction, checkKnownKeys, checkNonNegativeInteger, checkPositiveInteger, checkTimeout, invalid, MAX_DELAY_MS } from '../validate.js';
+import {
+  checkFunction,
+  checkKnownKeys,
+  checkNonNegativeInteger,
+  checkPositiveInteger,
+  checkTimeout,
+  invalid,
+  MAX_DELAY_MS,
+} from '../validate.js';
 import type { Backoff } from '../machines/task-machine.js';
 import type { RateLimit } from '../machines/rate-window.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { Backend } from '../backends/backend.js';
 import type { BackgroundTask } from './background-task.js';
 import type { RunnerClock } from './clock.js';
-
 
 export type { RunnerClock } from './clock.js';
 
@@ -143,7 +150,7 @@ const runnerKeys = [
  * Every key of {@link BackgroundConfig}: anything else in `new BackgroundRunner(options)` is a
  * `TypeError` (a misspelt option would otherwise be ignored without a word).
  */
-export const RUNNER_OPTION_KEYS: ReadonlySet<string> = new Set(runnerKeys);
+const RUNNER_OPTION_KEYS: ReadonlySet<string> = new Set(runnerKeys);
 
 /** @internal Options after defaults and validation. */
 export interface ResolvedConfig {
@@ -258,12 +265,17 @@ true satisfies Unlisted<BackgroundConfig, (typeof runnerKeys)[number]>;
 true satisfies Unlisted<SubmitOptions, (typeof submitKeys)[number]>;
 
 /** @internal */
-export function checkRateLimit(name: string, value: unknown): RateLimit | undefined {
+function checkRateLimit(name: string, value: unknown): RateLimit | undefined {
   if (value === undefined) return undefined;
   if (value === null || typeof value !== 'object') invalid(name, 'an object like { max: 60, interval: 60_000 }', value);
   const { max, interval } = value as Record<string, unknown>;
   checkPositiveInteger(`${name}.max`, max);
-  if (interval === undefined) invalid(`${name}.interval`, `a number of milliseconds (the window \`max\` starts are counted in), e.g. { max: ${typeof max === 'number' ? max : 60}, interval: 60_000 }`, interval);
+  if (interval === undefined)
+    invalid(
+      `${name}.interval`,
+      `a number of milliseconds (the window \`max\` starts are counted in), e.g. { max: ${typeof max === 'number' ? max : 60}, interval: 60_000 }`,
+      interval,
+    );
   checkTimeout(`${name}.interval`, interval);
   return { max: max as number, interval: interval as number };
 }
@@ -310,13 +322,22 @@ const DEFAULT_MAX_FINISHED_TASKS = 10_000;
 export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
   checkKnownKeys('new BackgroundRunner(options)', options, RUNNER_OPTION_KEYS);
-  const { maxConcurrentTasks = 5, autoCleanup = true, cleanupDelay = 300_000, inspect, clock, maxQueueSize = Number.POSITIVE_INFINITY } = options;
+  const {
+    maxConcurrentTasks = 5,
+    autoCleanup = true,
+    cleanupDelay = 300_000,
+    inspect,
+    clock,
+    maxQueueSize = Number.POSITIVE_INFINITY,
+  } = options;
   checkPositiveInteger('maxConcurrentTasks', maxConcurrentTasks);
   if (maxQueueSize !== Number.POSITIVE_INFINITY) checkPositiveInteger('maxQueueSize', maxQueueSize);
   if (typeof autoCleanup !== 'boolean') invalid('autoCleanup', 'a boolean', autoCleanup);
   if (typeof cleanupDelay !== 'number' || Number.isNaN(cleanupDelay)) invalid('cleanupDelay', 'a number of milliseconds', cleanupDelay);
   if (!(cleanupDelay >= 0 && cleanupDelay <= MAX_DELAY_MS)) {
-    throw new RangeError(`Expected \`cleanupDelay\` to be a number of milliseconds from 0 to ${MAX_DELAY_MS}, got ${describe(cleanupDelay)}`);
+    throw new RangeError(
+      `Expected \`cleanupDelay\` to be a number of milliseconds from 0 to ${MAX_DELAY_MS}, got ${describe(cleanupDelay)}`,
+    );
   }
   const { maxFinishedTasks = DEFAULT_MAX_FINISHED_TASKS } = options;
   if (maxFinishedTasks !== Number.POSITIVE_INFINITY) checkNonNegativeInteger('maxFinishedTasks', maxFinishedTasks);
@@ -339,7 +360,8 @@ export function resolveConfig(options: BackgroundConfig = {}): ResolvedConfig {
   if (backend !== undefined && (backend === null || typeof backend !== 'object' || typeof backend.connect !== 'function')) {
     invalid('backend', "a Backend, e.g. bullmqBackend({ connection }) from 'tasklane/bullmq'", backend);
   }
-  if (backend !== undefined && store !== undefined) invalid('store', 'undefined when a `backend` is given (the backend keeps the tasks)', store);
+  if (backend !== undefined && store !== undefined)
+    invalid('store', 'undefined when a `backend` is given (the backend keeps the tasks)', store);
   const resolvedClock: Required<RunnerClock> = clock
     ? {
         setTimeout: (fn, ms) => clock.setTimeout(fn, ms),

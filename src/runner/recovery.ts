@@ -79,7 +79,13 @@ export function recoverTasks(deps: RecoveryDeps): RecoverResult {
 }
 
 /** Shows a task recovered in a final state: held until cleanup like any finished task, and delivered. */
-function restoreFinished(deps: RecoveryDeps, row: StoredTask, status: TaskStatus, context: TaskMachineContext, info: SubmitInfo): BackgroundTask {
+function restoreFinished(
+  deps: RecoveryDeps,
+  row: StoredTask,
+  status: TaskStatus,
+  context: TaskMachineContext,
+  info: SubmitInfo,
+): BackgroundTask {
   const { driver, emitter } = deps;
   const task = BackgroundTask._create(driver.host, context, undefined, undefined);
   task._status = status;

@@ -34,7 +34,15 @@ export interface TaskRegistryContext {
   readonly version: number;
 }
 
-const zeroCounts = (): Record<TaskStatus, number> => ({ pending: 0, running: 0, retrying: 0, completed: 0, failed: 0, cancelled: 0, lost: 0 });
+const zeroCounts = (): Record<TaskStatus, number> => ({
+  pending: 0,
+  running: 0,
+  retrying: 0,
+  completed: 0,
+  failed: 0,
+  cancelled: 0,
+  lost: 0,
+});
 
 /**
  * @internal

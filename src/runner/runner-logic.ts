@@ -153,7 +153,13 @@ export interface RunnerLogicContext extends TaskRegistryContext {
 export type RunnerLogicSnapshot = Snapshot<undefined> & { context: RunnerLogicContext };
 
 /** The type of {@link backgroundRunnerLogic}. */
-export type RunnerLogic = ActorLogic<RunnerLogicSnapshot, RunnerLogicEvent, RunnerLogicInput | undefined, AnyActorSystem, RunnerLogicEmitted>;
+export type RunnerLogic = ActorLogic<
+  RunnerLogicSnapshot,
+  RunnerLogicEvent,
+  RunnerLogicInput | undefined,
+  AnyActorSystem,
+  RunnerLogicEmitted
+>;
 
 /** What the runner's listeners and callbacks post to the actor itself; never seen by users. */
 interface UpdateEvent {
@@ -437,7 +443,10 @@ function submit(instance: Instance, event: RunnerSubmitEvent, scope: Scope): voi
   instance.submitting = { requestId };
   let promise: Promise<unknown>;
   try {
-    promise = typeof work === 'string' ? instance.runner.submit(work, submitOptions) : instance.runner.submit(work as RunnerLogicWork, submitOptions);
+    promise =
+      typeof work === 'string'
+        ? instance.runner.submit(work, submitOptions)
+        : instance.runner.submit(work as RunnerLogicWork, submitOptions);
   } finally {
     instance.submitting = undefined;
   }

@@ -50,7 +50,11 @@ export class SupervisorLink {
    * @param report - where a failure of the `clock` option's `setTimeout` is reported (`'error'`,
    *   source `'clock'`); the supervisor then uses a real timer instead.
    */
-  constructor(config: ResolvedConfig, requests: SupervisorRequests, report: (error: unknown, source: ErrorSource, taskId: undefined) => void) {
+  constructor(
+    config: ResolvedConfig,
+    requests: SupervisorRequests,
+    report: (error: unknown, source: ErrorSource, taskId: undefined) => void,
+  ) {
     const { clock } = config;
     this.#now = clock.now;
     this.#requests = requests;

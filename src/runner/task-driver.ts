@@ -125,7 +125,14 @@ export class TaskDriver implements SupervisorRequests {
     if (!this.#emitter.listens('transition')) return;
     const context = task._context;
     const to = task._status;
-    this.#emitter.emit('transition', { task, from: null, to, event: cause, at: enteredAt(to, context), attempt: Math.max(1, context.attempt) });
+    this.#emitter.emit('transition', {
+      task,
+      from: null,
+      to,
+      event: cause,
+      at: enteredAt(to, context),
+      attempt: Math.max(1, context.attempt),
+    });
   }
 
   /** Sends an event to a task: to its actor if it has one, else through the chart's stepper. */
@@ -165,7 +172,8 @@ export class TaskDriver implements SupervisorRequests {
       const streamed = context.chunks !== previousContext.chunks;
       if (!reported && !streamed) return;
       this.registry?.trigger.upsert({ summary: task._summary() });
-      if (reported && task._onProgress) this.#emitter.call('onProgress', task.id, () => task._onProgress!(context.progress, context.message, task));
+      if (reported && task._onProgress)
+        this.#emitter.call('onProgress', task.id, () => task._onProgress!(context.progress, context.message, task));
       if (streamed && task._onChunk) this.#emitter.call('onChunk', task.id, () => task._onChunk!(context.chunk, task));
       if (this.#emitter.listens('progress')) {
         const { progress, message } = context;
@@ -194,7 +202,14 @@ export class TaskDriver implements SupervisorRequests {
     if (this.#emitter.listens('transition')) {
       // An actor's snapshot does not say which event produced it: read that from the chart.
       const event = cause ?? causeOf(previous, status, context);
-      this.#emitter.emit('transition', { task, from: previous, to: status, event, at: enteredAt(status, context), attempt: Math.max(1, context.attempt) });
+      this.#emitter.emit('transition', {
+        task,
+        from: previous,
+        to: status,
+        event,
+        at: enteredAt(status, context),
+        attempt: Math.max(1, context.attempt),
+      });
     }
     // Observers see the new state before its effects run, so a report the work makes
     // synchronously when called arrives after the `running` snapshot, as with an actor.
@@ -275,7 +290,8 @@ export class TaskDriver implements SupervisorRequests {
         if (task._status !== status || task._context.attempt !== attempt) return;
         const why = `the runner's clock.setTimeout threw while arming this task's ${status === 'running' ? 'timeout' : 'retry'}: ${messageOf(cause)}`;
         const at = this.#config.clock.now();
-        if (status === 'running') this.dispatch(task, { type: 'error', error: new NonRetryableError(`Task "${task.id}" failed: ${why}`, { cause }), at });
+        if (status === 'running')
+          this.dispatch(task, { type: 'error', error: new NonRetryableError(`Task "${task.id}" failed: ${why}`, { cause }), at });
         else this.cancel(task, why);
       });
       return undefined;
@@ -407,7 +423,6 @@ export class TaskDriver implements SupervisorRequests {
     actor.start();
     return actor;
   }
-
 }
 
 /**

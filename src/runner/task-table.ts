@@ -37,7 +37,6 @@ export class TaskTable {
     return this.#byId.size;
   }
 
-
   /** Every task held, in submission order (a copy). */
   all(): BackgroundTask[] {
     return [...this.#byId.values()];

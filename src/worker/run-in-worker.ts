@@ -154,11 +154,8 @@ export type WorkerTaskFunction<TArgs extends unknown[] = unknown[], TResult = un
 
 /** The arguments of a worker function `(…args, context)`, without its trailing context. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type ArgsOf<F extends (...args: any[]) => unknown> = Parameters<F> extends [...infer A, TaskContext]
-  ? A
-  : Parameters<F> extends [...infer A, (TaskContext | undefined)?]
-    ? A
-    : Parameters<F>;
+type ArgsOf<F extends (...args: any[]) => unknown> =
+  Parameters<F> extends [...infer A, TaskContext] ? A : Parameters<F> extends [...infer A, (TaskContext | undefined)?] ? A : Parameters<F>;
 
 /**
  * Makes work that runs the function `exportName` of the module at `url` in a worker thread, so

@@ -144,7 +144,9 @@ export default async function runExport(request: WorkerRequest): Promise<WorkerR
     if (findUncloneable(error, 'value') === undefined) return { progress, ok: false, thrown: error };
     // A thrown value that cannot cross (a symbol, a function): described once, as the message of
     // the failure, rather than as a string the main thread would describe a second time.
-    const failure = new TypeError(`"${exportName}" threw ${describe(error)}, which cannot be copied back to the main thread; throw an Error instead`);
+    const failure = new TypeError(
+      `"${exportName}" threw ${describe(error)}, which cannot be copied back to the main thread; throw an Error instead`,
+    );
     return { progress, ok: false, error: serializeError(failure, 0) };
   }
 }

@@ -42,9 +42,14 @@ describe('Execution', () => {
 
   it('reports a sync throw as an error, wrapping non-Error values with the value as cause', async () => {
     const events: TaskMachineEvent[] = [];
-    new Execution('t1', () => {
-      throw 'plain string';
-    }, [], now).attach((event) => events.push(event));
+    new Execution(
+      't1',
+      () => {
+        throw 'plain string';
+      },
+      [],
+      now,
+    ).attach((event) => events.push(event));
     await flushMicrotasks();
     const event = events[0] as Extract<TaskMachineEvent, { type: 'error' }>;
     expect(event.error).toBeInstanceOf(TaskFailedError);
@@ -55,10 +60,15 @@ describe('Execution', () => {
   it('routes progress to the listener attached now, and rejects fractions outside 0..1', async () => {
     const gate = deferred<void>();
     let report!: (fraction: number, message?: string) => void;
-    const execution = new Execution('t1', async (ctx: { reportProgress: typeof report }) => {
-      report = ctx.reportProgress;
-      await gate.promise;
-    }, [], now);
+    const execution = new Execution(
+      't1',
+      async (ctx: { reportProgress: typeof report }) => {
+        report = ctx.reportProgress;
+        await gate.promise;
+      },
+      [],
+      now,
+    );
     const first: TaskMachineEvent[] = [];
     const second: TaskMachineEvent[] = [];
     execution.attach((event) => first.push(event));
@@ -75,10 +85,15 @@ describe('Execution', () => {
   it('aborts the signal with the given reason and ignores the late result', async () => {
     const gate = deferred<string>();
     let signal!: AbortSignal;
-    const execution = new Execution('t1', (ctx: { signal: AbortSignal }) => {
-      signal = ctx.signal;
-      return gate.promise;
-    }, [], now);
+    const execution = new Execution(
+      't1',
+      (ctx: { signal: AbortSignal }) => {
+        signal = ctx.signal;
+        return gate.promise;
+      },
+      [],
+      now,
+    );
     const events: TaskMachineEvent[] = [];
     execution.attach((event) => events.push(event));
     const reason = new Error('stop');
@@ -93,10 +108,15 @@ describe('Execution', () => {
   it('hands work that reads its signal only after an abort an already-aborted signal', async () => {
     const gate = deferred<void>();
     let ctx!: { signal: AbortSignal };
-    const execution = new Execution('t1', async (context: { signal: AbortSignal }) => {
-      ctx = context;
-      await gate.promise;
-    }, [], now);
+    const execution = new Execution(
+      't1',
+      async (context: { signal: AbortSignal }) => {
+        ctx = context;
+        await gate.promise;
+      },
+      [],
+      now,
+    );
     execution.attach(() => undefined);
     execution.abort('why');
     expect(ctx.signal.aborted).toBe(true);
@@ -108,10 +128,15 @@ describe('Execution', () => {
 describe('runFunctionLogic', () => {
   it('runs the work as the task actor’s execute child and aborts it when the task is cancelled', async () => {
     let signal!: AbortSignal;
-    const execution = new Execution('t1', (ctx: { signal: AbortSignal }) => {
-      signal = ctx.signal;
-      return new Promise(() => undefined);
-    }, [], now);
+    const execution = new Execution(
+      't1',
+      (ctx: { signal: AbortSignal }) => {
+        signal = ctx.signal;
+        return new Promise(() => undefined);
+      },
+      [],
+      now,
+    );
     const machine = taskMachine.provide({ actors: { execute: runFunctionLogic } });
     const actor = createActor(machine, {
       input: { taskId: 't1', name: 'n', timeout: undefined, metadata: {}, createdAt: 0, work: execution },

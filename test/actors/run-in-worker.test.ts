@@ -17,7 +17,11 @@ function task(exportName: string) {
 }
 
 /** Resolves with the task once `event` fires for it. */
-function next<T>(runner: BackgroundRunner, event: 'progress' | 'started', match: (payload: { task: BackgroundTask }) => boolean = () => true) {
+function next<T>(
+  runner: BackgroundRunner,
+  event: 'progress' | 'started',
+  match: (payload: { task: BackgroundTask }) => boolean = () => true,
+) {
   return new Promise<T>((resolve) => {
     const listener = (payload: { task: BackgroundTask }) => {
       if (!match(payload)) return;
@@ -250,7 +254,7 @@ describe('workerTask', () => {
     });
 
     it('throws a TypeError for an empty export name or a pool that is not a pool', () => {
-      expect(() => workerTask(fixtures, '')).toThrow("Expected `exportName` to be a non-empty string, got `\"\"` (string)");
+      expect(() => workerTask(fixtures, '')).toThrow('Expected `exportName` to be a non-empty string, got `""` (string)');
       expect(() => workerTask(fixtures, 'add', { pool: {} as never })).toThrow(TypeError);
     });
 

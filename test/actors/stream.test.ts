@@ -49,7 +49,9 @@ describe('work that streams (returns an AsyncIterable)', () => {
       const runner = new BackgroundRunner();
       const chunks: string[] = [];
       const events: { chunk?: unknown; progress: number }[] = [];
-      runner.on('progress', (event) => events.push('chunk' in event ? { chunk: event.chunk, progress: event.progress } : { progress: event.progress }));
+      runner.on('progress', (event) =>
+        events.push('chunk' in event ? { chunk: event.chunk, progress: event.progress } : { progress: event.progress }),
+      );
       const task = await runner.submit(wordStream(['a', 'b', 'c']), { onChunk: (chunk) => chunks.push(chunk) });
       await vi.advanceTimersByTimeAsync(100);
       expect(chunks).toEqual(['a']);
@@ -120,13 +122,16 @@ describe('work that streams (returns an AsyncIterable)', () => {
 
     it('streams an AsyncIterable that async work resolves to, such as a ReadableStream', async () => {
       const runner = new BackgroundRunner();
-      const task = await runner.submit(async () => new ReadableStream<string>({
-        start(controller) {
-          controller.enqueue('one');
-          controller.enqueue('two');
-          controller.close();
-        },
-      }));
+      const task = await runner.submit(
+        async () =>
+          new ReadableStream<string>({
+            start(controller) {
+              controller.enqueue('one');
+              controller.enqueue('two');
+              controller.close();
+            },
+          }),
+      );
       await expect(task.wait()).resolves.toEqual(['one', 'two']);
       expect(task.chunks).toBe(2);
     });

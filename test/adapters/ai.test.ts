@@ -15,7 +15,10 @@ const usage: LanguageModelV3Usage = {
 };
 
 /** An SDK test model that streams `deltas` (no delays) and then finishes. */
-function streamingModel(deltas: string[], end: LanguageModelV3StreamPart = { type: 'finish', finishReason: { unified: 'stop', raw: 'stop' }, usage }) {
+function streamingModel(
+  deltas: string[],
+  end: LanguageModelV3StreamPart = { type: 'finish', finishReason: { unified: 'stop', raw: 'stop' }, usage },
+) {
   return new MockLanguageModelV3({
     doStream: async () => ({
       stream: simulateReadableStream<LanguageModelV3StreamPart>({

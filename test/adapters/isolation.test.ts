@@ -8,7 +8,13 @@ import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const recorder = fileURLToPath(new URL('../fixtures/record-imports.mjs', import.meta.url));
-const SDKS = ['/node_modules/ai/', '/node_modules/@langchain/', '/node_modules/praisonai/', '/node_modules/@ai-sdk/', '/node_modules/openai/'];
+const SDKS = [
+  '/node_modules/ai/',
+  '/node_modules/@langchain/',
+  '/node_modules/praisonai/',
+  '/node_modules/@ai-sdk/',
+  '/node_modules/openai/',
+];
 
 /** The URLs a fresh Node process resolves while importing `entry` (a path from the repo root). */
 async function loadedBy(entry: string): Promise<string[]> {

@@ -100,7 +100,9 @@ describe('tasklane/langchain', () => {
     });
 
     it('completes with the whole string for a chain ending in a string parser', async () => {
-      const chain = ChatPromptTemplate.fromTemplate('{q}').pipe(new FakeListChatModel({ responses: ['abc'] })).pipe(new StringOutputParser());
+      const chain = ChatPromptTemplate.fromTemplate('{q}')
+        .pipe(new FakeListChatModel({ responses: ['abc'] }))
+        .pipe(new StringOutputParser());
       const runner = new BackgroundRunner();
       const task = await runner.submit(streamRunnable(chain, { q: 'letters' }));
       await expect(task.wait()).resolves.toBe('abc');

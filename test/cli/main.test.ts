@@ -13,9 +13,14 @@ const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'bin.ts');
 /** Runs the CLI for real, as a child process. */
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', main, ...args], { env: { ...process.env, TASKLANE_DB: '', ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', main, ...args],
+      { env: { ...process.env, TASKLANE_DB: '', ...env } },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -54,7 +59,10 @@ describe('tasklane CLI', () => {
 
   describe('status', () => {
     it('shows one task in full, or as JSON', async () => {
-      const [text, json] = await Promise.all([cli(['status', ids.research!, '--db', db.path]), cli(['status', ids.parse!, '--db', db.path, '--json'])]);
+      const [text, json] = await Promise.all([
+        cli(['status', ids.research!, '--db', db.path]),
+        cli(['status', ids.parse!, '--db', db.path, '--json']),
+      ]);
       expect(text.code).toBe(0);
       expect(text.stdout).toContain('status:    completed\n');
       expect(text.stdout).toContain('args:      ["AI"]\n');
@@ -86,7 +94,9 @@ describe('tasklane CLI', () => {
     it('prints the usage and exits 0 with --help', async () => {
       const { code, stdout } = await cli(['--help']);
       expect(code).toBe(0);
-      expect(stdout).toContain('Exit codes: 0 ok, 1 not found or unreadable (no such task or file, not a tasklane database,\ncorrupt rows skipped), 2 usage, 3 cancel requested but not confirmed.');
+      expect(stdout).toContain(
+        'Exit codes: 0 ok, 1 not found or unreadable (no such task or file, not a tasklane database,\ncorrupt rows skipped), 2 usage, 3 cancel requested but not confirmed.',
+      );
     });
 
     it('exits 1 when the database file does not exist, without creating it', async () => {
@@ -102,7 +112,10 @@ describe('tasklane CLI', () => {
       const live = tempDb();
       const runner = new BackgroundRunner({ store: sqliteStore({ path: live.path }) });
       try {
-        runner.define('forever', (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
+        runner.define(
+          'forever',
+          (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+        );
         const task = await runner.submit('forever');
         await flushMicrotasks();
         const [result] = await Promise.all([cli(['cancel', task.id, '--db', live.path]), task.wait().catch(() => undefined)]);

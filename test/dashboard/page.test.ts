@@ -39,7 +39,10 @@ async function openPage(url: string): Promise<Page> {
 async function setup(runnerOptions: ConstructorParameters<typeof BackgroundRunner>[0] = {}) {
   const runner = new BackgroundRunner(runnerOptions);
   const dash = await serveDashboard(runner, { port: 0 });
-  cleanup.push(() => dash.close(), () => runner.stop());
+  cleanup.push(
+    () => dash.close(),
+    () => runner.stop(),
+  );
   const page = await openPage(dash.url);
   return { runner, dash, page };
 }
@@ -122,9 +125,9 @@ describe('dashboard page', { timeout: 60_000 }, () => {
     await page.waitForSelector('#chart g.state.current[data-state="running"]');
     const states = await page.$$eval('#chart g.state', (gs) => gs.map((g) => g.getAttribute('data-state')));
     expect(states).toEqual(['pending', 'running', 'retrying', 'completed', 'failed', 'cancelled', 'lost']);
-    expect(await page.$$eval('#chart g.edge.taken', (gs) => gs.map((g) => `${g.getAttribute('data-from')}>${g.getAttribute('data-to')}`))).toEqual([
-      'pending>running',
-    ]);
+    expect(
+      await page.$$eval('#chart g.edge.taken', (gs) => gs.map((g) => `${g.getAttribute('data-from')}>${g.getAttribute('data-to')}`)),
+    ).toEqual(['pending>running']);
     work.release('ok');
     await page.waitForSelector('#chart g.state.current[data-state="completed"]');
     expect(await page.textContent('#d-outcome')).toBe('ok');
@@ -183,10 +186,13 @@ describe('dashboard page', { timeout: 60_000 }, () => {
   it('renders a value containing <script> as text', async () => {
     const { runner, page } = await setup();
     const evil = '<script>window.hacked = 1</script><img src=x onerror="window.hacked = 2">';
-    const task = await runner.submit(async (ctx: TaskContext) => {
-      ctx.reportProgress(0.5, evil);
-      return evil;
-    }, { name: evil });
+    const task = await runner.submit(
+      async (ctx: TaskContext) => {
+        ctx.reportProgress(0.5, evil);
+        return evil;
+      },
+      { name: evil },
+    );
     await page.waitForSelector(`${row(task.id)}[data-status="completed"]`);
     expect(await page.textContent(`${row(task.id)} .task-name`)).toBe(evil);
     await page.click(`${row(task.id)} .task-name`);

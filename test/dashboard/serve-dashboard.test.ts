@@ -70,7 +70,9 @@ describe('serveDashboard', () => {
       const { runner, dash, base } = await start();
       const task = await runner.submit(async () => 42, { name: 'answer' });
       await runner.onIdle();
-      const body = (await (await fetch(`${base}/api/tasks`, { headers: bearer(dash) })).json()) as { tasks: { id: string; status: string }[] };
+      const body = (await (await fetch(`${base}/api/tasks`, { headers: bearer(dash) })).json()) as {
+        tasks: { id: string; status: string }[];
+      };
       expect(body.tasks).toEqual([expect.objectContaining({ id: task.id, name: 'answer', status: 'completed', progress: 1 })]);
       const detail = (await (await fetch(`${base}/api/tasks/${task.id}`, { headers: bearer(dash) })).json()) as Record<string, unknown>;
       expect(detail).toMatchObject({ result: '42' });
@@ -129,7 +131,11 @@ describe('serveDashboard', () => {
     it('pauses, resumes and changes concurrency, and rejects a bad concurrency with the one error shape', async () => {
       const { runner, dash, base } = await start();
       const post = (path: string, body?: unknown) =>
-        fetch(base + path, { method: 'POST', headers: { ...bearer(dash), 'content-type': 'application/json' }, body: body === undefined ? null : JSON.stringify(body) });
+        fetch(base + path, {
+          method: 'POST',
+          headers: { ...bearer(dash), 'content-type': 'application/json' },
+          body: body === undefined ? null : JSON.stringify(body),
+        });
       expect(await (await post('/api/runner/pause')).json()).toMatchObject({ paused: true });
       expect(runner.isPaused).toBe(true);
       expect(await (await post('/api/runner/resume')).json()).toMatchObject({ paused: false });
@@ -180,8 +186,8 @@ describe('serveDashboard', () => {
         throw new Error('x'.repeat(100));
       });
       await runner.onIdle();
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      const get = async (id: string) => (await (await fetch(`${base}/api/tasks/${id}`, { headers: bearer(dash) })).json()) as Record<string, any>;
+      const get = async (id: string) =>
+        (await (await fetch(`${base}/api/tasks/${id}`, { headers: bearer(dash) })).json()) as Record<string, unknown>;
       expect((await get(ok.id)).result).toBe('{"secret":"***"}');
       const error = (await get(failed.id)).error as { message: string };
       expect(error.message).toBe(`${'x'.repeat(20)}… (80 more characters)`);
@@ -191,10 +197,16 @@ describe('serveDashboard', () => {
   describe('options', () => {
     it('throws when host is not loopback and no token is given', async () => {
       const runner = new BackgroundRunner();
-      await expect(serveDashboard(runner, { host: '0.0.0.0', port: 0 })).rejects.toThrow(/Expected `token` to be set explicitly when `host` is not a loopback address \("0\.0\.0\.0"\)/);
-      await expect(serveDashboard(runner, { token: 'short', port: 0 })).rejects.toThrow('Expected `token` to be a string of at least 16 characters, got `"short"` (string)');
+      await expect(serveDashboard(runner, { host: '0.0.0.0', port: 0 })).rejects.toThrow(
+        /Expected `token` to be set explicitly when `host` is not a loopback address \("0\.0\.0\.0"\)/,
+      );
+      await expect(serveDashboard(runner, { token: 'short', port: 0 })).rejects.toThrow(
+        'Expected `token` to be a string of at least 16 characters, got `"short"` (string)',
+      );
       await expect(serveDashboard(runner, { port: -1 })).rejects.toThrow(/Expected `port` to be an integer from 0 to 65535/);
-      await expect(serveDashboard({} as never)).rejects.toThrow(/Expected `runner` to be a BackgroundRunner, { store } or a DashboardSource/);
+      await expect(serveDashboard({} as never)).rejects.toThrow(
+        /Expected `runner` to be a BackgroundRunner, { store } or a DashboardSource/,
+      );
     });
 
     it('serves on a non-loopback host when a token is given', async () => {
@@ -222,7 +234,9 @@ describe('serveDashboard', () => {
       await allCompleted;
       a.release('done');
       await runner.onIdle();
-      const detail = (await (await fetch(`${base}/api/tasks/${task.id}`, { headers: bearer(dash) })).json()) as { transitions: { from: string | null; to: string; event: string }[] };
+      const detail = (await (await fetch(`${base}/api/tasks/${task.id}`, { headers: bearer(dash) })).json()) as {
+        transitions: { from: string | null; to: string; event: string }[];
+      };
       expect(detail.transitions.map((t) => [t.from, t.to, t.event])).toEqual([
         [null, 'pending', 'submit'],
         ['pending', 'running', expect.any(String)],

@@ -21,7 +21,10 @@ async function startCommand(args: string[]) {
   const exit = dashboardCommand(args, { out: (t) => ((out += t), printed()), err: (t) => ((out += t), printed()) }, {}, controller.signal);
   await Promise.race([ready, exit]);
   const url = /http:\/\/\S+/.exec(out)?.[0];
-  cleanup.push(() => exit, () => controller.abort()); // run in reverse: abort, then wait for the exit
+  cleanup.push(
+    () => exit,
+    () => controller.abort(),
+  ); // run in reverse: abort, then wait for the exit
   return { url, out, exit, stop: () => controller.abort() };
 }
 
@@ -32,16 +35,22 @@ describe('tasklane dashboard --db', () => {
     const runner = new BackgroundRunner({ store: sqliteStore({ path: db.path }) });
     cleanup.push(() => runner.stop());
     await runner.submit(async () => 'done', { name: 'finished one' });
-    const running = await runner.submit((ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))), {
-      name: 'long one',
-    });
+    const running = await runner.submit(
+      (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
+      {
+        name: 'long one',
+      },
+    );
     await expect.poll(() => sqliteStore({ path: db.path }).get(running.id)?.status, { timeout: 5_000 }).toBe('running');
 
     const { url } = await startCommand(['--db', db.path, '--port', '0']);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=/);
     const { origin, searchParams } = new URL(url!);
     const auth = { authorization: `Bearer ${searchParams.get('token')}` };
-    const list = (await (await fetch(`${origin}/api/tasks`, { headers: auth })).json()) as { tasks: { name: string; status: string }[]; runner: { controllable: boolean } };
+    const list = (await (await fetch(`${origin}/api/tasks`, { headers: auth })).json()) as {
+      tasks: { name: string; status: string }[];
+      runner: { controllable: boolean };
+    };
     expect(list.tasks.map((t) => `${t.name}:${t.status}`)).toEqual(['finished one:completed', 'long one:running']);
     expect(list.runner.controllable).toBe(false);
     expect((await fetch(`${origin}/api/runner/pause`, { method: 'POST', headers: auth })).status).toBe(405);
@@ -57,7 +66,9 @@ describe('tasklane dashboard --db', () => {
     const seen = await events.next((e) => e.event === 'transition' && JSON.parse(e.data).to === 'cancelled');
     expect(JSON.parse(seen.data)).toMatchObject({ from: 'running', event: 'cancel', task: { id: running.id } });
 
-    const detail = (await (await fetch(`${origin}/api/tasks/${running.id}`, { headers: auth })).json()) as { transitions: { to: string }[] };
+    const detail = (await (await fetch(`${origin}/api/tasks/${running.id}`, { headers: auth })).json()) as {
+      transitions: { to: string }[];
+    };
     expect(detail.transitions.map((t) => t.to)).toEqual(['pending', 'running', 'cancelled']);
     events.close();
   });

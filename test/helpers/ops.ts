@@ -12,7 +12,10 @@ export function controlOps(advanceWeight: number, maxAdvanceMs: number) {
   return [
     { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('pause' as const, 'resume' as const) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('setConcurrency' as const), n: fc.integer({ min: 1, max: 4 }) }) },
-    { weight: advanceWeight, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: maxAdvanceMs }) }) },
+    {
+      weight: advanceWeight,
+      arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: maxAdvanceMs }) }),
+    },
   ];
 }
 

@@ -20,10 +20,15 @@ function comparable(context: TaskMachineContext) {
 const at = fc.integer({ min: 1_000, max: 100_000 });
 const event: fc.Arbitrary<TaskMachineEvent> = fc.oneof(
   at.map((t) => ({ type: 'start' as const, at: t })),
-  fc.record(
-    { fraction: fc.oneof(fc.double({ min: -0.5, max: 1.5, noNaN: true }), fc.constant(undefined)), message: fc.option(fc.string(), { nil: undefined }) },
-    { requiredKeys: [] },
-  ).map((e) => ({ type: 'progress' as const, ...e })),
+  fc
+    .record(
+      {
+        fraction: fc.oneof(fc.double({ min: -0.5, max: 1.5, noNaN: true }), fc.constant(undefined)),
+        message: fc.option(fc.string(), { nil: undefined }),
+      },
+      { requiredKeys: [] },
+    )
+    .map((e) => ({ type: 'progress' as const, ...e })),
   fc.anything().map((chunk) => ({ type: 'progress' as const, chunk })),
   fc.tuple(fc.anything(), at).map(([output, t]) => ({ type: 'done' as const, output, at: t })),
   fc.tuple(fc.boolean(), fc.string(), at).map(([final, message, t]) => ({

@@ -132,7 +132,9 @@ describe('taskMachine', () => {
         actors: {
           execute: fromCallback(({ input: { attempt }, sendBack }) => {
             starts.push(attempt);
-            sendBack(attempt < 3 ? { type: 'error', error: new Error(`attempt ${attempt}`), at: 0 } : { type: 'done', output: 'ok', at: 0 });
+            sendBack(
+              attempt < 3 ? { type: 'error', error: new Error(`attempt ${attempt}`), at: 0 } : { type: 'done', output: 'ok', at: 0 },
+            );
           }),
         },
       });

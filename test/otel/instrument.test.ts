@@ -57,10 +57,13 @@ async function metric(name: string) {
 describe('instrument', () => {
   describe('when a task completes', () => {
     it('emits a PRODUCER span and a CONSUMER child with the messaging attributes', async () => {
-      const task = await runner.submit(async () => {
-        await new Promise((resolve) => setTimeout(resolve, 250));
-        return 'ok';
-      }, { name: 'research' });
+      const task = await runner.submit(
+        async () => {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          return 'ok';
+        },
+        { name: 'research' },
+      );
       await vi.advanceTimersByTimeAsync(250);
       const [producer] = byKind(SpanKind.PRODUCER);
       const [consumer] = byKind(SpanKind.CONSUMER);
@@ -82,10 +85,9 @@ describe('instrument', () => {
       expect(consumer!.spanContext().traceId).toBe(producer!.spanContext().traceId);
       expect(consumer!.status.code).toBe(SpanStatusCode.UNSET);
       expect(endMs(consumer!) - ms(consumer!)).toBe(250);
-      expect(consumer!.events.map((e) => `${String(e.attributes!.from)}>${String(e.attributes!.to)}:${String(e.attributes!.event)}`)).toEqual([
-        'pending>running:start',
-        'running>completed:done',
-      ]);
+      expect(
+        consumer!.events.map((e) => `${String(e.attributes!.from)}>${String(e.attributes!.to)}:${String(e.attributes!.event)}`),
+      ).toEqual(['pending>running:start', 'running>completed:done']);
       const durations = (await metric('messaging.process.duration')) as DataPoint<Histogram>[];
       expect(durations[0]!.value.sum).toBeCloseTo(0.25);
     });
@@ -117,7 +119,11 @@ describe('instrument', () => {
       expect(consumers.map((s) => s.status.code)).toEqual([SpanStatusCode.ERROR, SpanStatusCode.ERROR]);
       expect(consumers.map((s) => s.attributes['error.type'])).toEqual(['TypeError', 'NonRetryableError']);
       expect(consumers.map((s) => s.attributes['tasklane.task.attempt'])).toEqual([1, 2]);
-      expect(consumers[0]!.events.filter((e) => e.name === 'transition').at(-1)!.attributes).toMatchObject({ from: 'running', to: 'retrying', event: 'error' });
+      expect(consumers[0]!.events.filter((e) => e.name === 'transition').at(-1)!.attributes).toMatchObject({
+        from: 'running',
+        to: 'retrying',
+        event: 'error',
+      });
       const [retries] = (await metric('tasklane.task.retries')) as DataPoint<number>[];
       expect(retries!.value).toBe(1);
     });

@@ -34,7 +34,13 @@ describe('BackgroundRunner', () => {
       expect(a.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       expect(a.id).not.toBe(b.id);
       expect(a.name).toBe('summarise');
-      expect((await runner.submit(function () { return 1; })).name).toBe('task');
+      expect(
+        (
+          await runner.submit(function () {
+            return 1;
+          })
+        ).name,
+      ).toBe('task');
     });
 
     it('handles a sync function like an async one: return value and throw', async () => {
@@ -210,10 +216,13 @@ describe('BackgroundRunner', () => {
     it('cancels everything, aborts running work and lets timers go', async () => {
       const runner = new BackgroundRunner({ maxConcurrentTasks: 1 });
       let signal!: AbortSignal;
-      const running = await runner.submit((ctx: TaskContext) => {
-        signal = ctx.signal;
-        return new Promise(() => undefined);
-      }, { timeout: 60_000 });
+      const running = await runner.submit(
+        (ctx: TaskContext) => {
+          signal = ctx.signal;
+          return new Promise(() => undefined);
+        },
+        { timeout: 60_000 },
+      );
       const pending = await runner.submit(() => 1);
       await runner.stop();
       expect(running.status).toBe('cancelled');
@@ -231,7 +240,9 @@ describe('BackgroundRunner', () => {
       const runner = new BackgroundRunner();
       const agent = {
         name: 'researcher',
-        start: vi.fn(async (prompt: string, options: { signal: AbortSignal }) => `answer to ${prompt} ${options.signal instanceof AbortSignal}`),
+        start: vi.fn(
+          async (prompt: string, options: { signal: AbortSignal }) => `answer to ${prompt} ${options.signal instanceof AbortSignal}`,
+        ),
       };
       const task = await runner.submitAgent(agent, 'Research AI trends', { timeout: 5_000 });
       await expect(task.wait()).resolves.toBe('answer to Research AI trends true');
@@ -260,14 +271,20 @@ describe('BackgroundRunner', () => {
       runner.on('progress', ({ task, progress, message }) => log.push(`progress:${task.name}:${progress}:${message}`));
       runner.on('idle', () => log.push('idle'));
       const gate = deferred();
-      await runner.submit(async (ctx: TaskContext) => {
-        ctx.reportProgress(0.5, 'half');
-        await gate.promise;
-        return 1;
-      }, { name: 'a' });
-      await runner.submit(async () => {
-        throw new Error('no');
-      }, { name: 'b' });
+      await runner.submit(
+        async (ctx: TaskContext) => {
+          ctx.reportProgress(0.5, 'half');
+          await gate.promise;
+          return 1;
+        },
+        { name: 'a' },
+      );
+      await runner.submit(
+        async () => {
+          throw new Error('no');
+        },
+        { name: 'b' },
+      );
       const c = await runner.submit(() => 3, { name: 'c' });
       await c.cancel();
       gate.resolve(undefined);

@@ -16,9 +16,12 @@ describe('callbacks and errors', () => {
     const calls: string[] = [];
     const onComplete = (task: BackgroundTask) => calls.push(`${task.name}:${task.status}`);
     const ok = await runner.submit(sleepWork(10, 1), { name: 'ok', onComplete });
-    await runner.submit(async () => {
-      throw new Error('bad');
-    }, { name: 'bad', onComplete });
+    await runner.submit(
+      async () => {
+        throw new Error('bad');
+      },
+      { name: 'bad', onComplete },
+    );
     await runner.submit(sleepWork(1_000, 1), { name: 'slow', timeout: 5, onComplete });
     const cancelled = await runner.submit(() => 1, { name: 'cancelled', onComplete });
     await cancelled.cancel();
@@ -31,11 +34,14 @@ describe('callbacks and errors', () => {
   it('passes progress to onProgress with the message and the task', async () => {
     const runner = new BackgroundRunner();
     const onProgress = vi.fn();
-    const task = await runner.submit((ctx: TaskContext) => {
-      ctx.reportProgress(0.25, 'a quarter');
-      ctx.reportProgress(0.5);
-      return 1;
-    }, { onProgress });
+    const task = await runner.submit(
+      (ctx: TaskContext) => {
+        ctx.reportProgress(0.25, 'a quarter');
+        ctx.reportProgress(0.5);
+        return 1;
+      },
+      { onProgress },
+    );
     await task.wait();
     expect(onProgress.mock.calls).toEqual([
       [0.25, 'a quarter', task],
@@ -52,17 +58,20 @@ describe('callbacks and errors', () => {
     });
     const second = vi.fn();
     runner.on('completed', second);
-    const task = await runner.submit((ctx: TaskContext) => {
-      ctx.reportProgress(0.5);
-      return 'fine';
-    }, {
-      onComplete: () => {
-        throw new Error('onComplete broke');
+    const task = await runner.submit(
+      (ctx: TaskContext) => {
+        ctx.reportProgress(0.5);
+        return 'fine';
       },
-      onProgress: () => {
-        throw new Error('onProgress broke');
+      {
+        onComplete: () => {
+          throw new Error('onComplete broke');
+        },
+        onProgress: () => {
+          throw new Error('onProgress broke');
+        },
       },
-    });
+    );
     await expect(task.wait()).resolves.toBe('fine');
     expect(errors).toEqual([
       { source: 'onProgress', message: 'onProgress broke' },

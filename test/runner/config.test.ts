@@ -35,7 +35,12 @@ describe('BackgroundRunner options', () => {
 describe('BackgroundRunner#submit input checks', () => {
   const runner = new BackgroundRunner();
   it.each([
-    ['a non-function fn', () => runner.submit(42 as never), TypeError, 'Expected `fn` to be a function or the name of a defined handler, got `42` (number)'],
+    [
+      'a non-function fn',
+      () => runner.submit(42 as never),
+      TypeError,
+      'Expected `fn` to be a function or the name of a defined handler, got `42` (number)',
+    ],
     ['non-array args', () => runner.submit(() => 1, { args: 'x' as never }), TypeError, '`args` to be an array, got `"x"` (string)'],
     ['a negative timeout', () => runner.submit(() => 1, { timeout: -10 }), RangeError, '`timeout` to be a number of milliseconds from 1'],
     ['a NaN timeout', () => runner.submit(() => 1, { timeout: Number.NaN }), TypeError, '`timeout` to be a number of milliseconds'],

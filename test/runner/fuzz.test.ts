@@ -88,7 +88,8 @@ const NASTY = nasty();
 /** The value itself, and an object's own properties, unwrapped (one level: where options live). */
 function unwrap(value: unknown): unknown {
   if (value instanceof Wrapped) return value.value;
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || Object.getPrototypeOf(value) !== Object.prototype)
+    return value;
   return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, unwrap(v)]));
 }
 
@@ -98,8 +99,11 @@ const weird: fc.Arbitrary<unknown> = fc.oneof(
 );
 
 /** A valid value from `valid` most of the time, else something weird, else the key left out. */
-const maybe = <T,>(valid: fc.Arbitrary<T>) =>
-  fc.option(fc.oneof({ weight: 3, arbitrary: valid as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: weird }), { nil: undefined, freq: 3 });
+const maybe = <T>(valid: fc.Arbitrary<T>) =>
+  fc.option(fc.oneof({ weight: 3, arbitrary: valid as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: weird }), {
+    nil: undefined,
+    freq: 3,
+  });
 
 type WorkKind = 'value' | 'async' | 'throws' | 'throwsValue' | 'never' | 'progress' | 'badProgress' | 'stream';
 const workKind = fc.constantFrom<WorkKind>('value', 'async', 'throws', 'throwsValue', 'never', 'progress', 'badProgress', 'stream');
@@ -206,8 +210,25 @@ const index = fc.nat(30);
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 8, arbitrary: fc.record({ op: fc.constant('submit' as const), kind: workKind, options: submitOptions }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('submitWeird' as const), fn: weird, options: fc.oneof(weird, submitOptions) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('submitNamed' as const), name: fc.oneof(fc.constantFrom('job', 'missing'), weird), options: submitOptions }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('define' as const), name: fc.oneof(fc.constant('job'), weird), handler: fc.oneof(fc.constant(() => 'named'), weird) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('submitNamed' as const),
+      name: fc.oneof(fc.constantFrom('job', 'missing'), weird),
+      options: submitOptions,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('define' as const),
+      name: fc.oneof(fc.constant('job'), weird),
+      handler: fc.oneof(
+        fc.constant(() => 'named'),
+        weird,
+      ),
+    }),
+  },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -217,16 +238,38 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       options: fc.oneof(submitOptions, weird),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('cancelTask' as const), index, reason: fc.oneof(fc.string({ maxLength: 5 }), weird) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('cancelById' as const), id: weird, reason: fc.oneof(fc.constant(undefined), weird) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('taskCancel' as const), index, reason: fc.oneof(fc.string({ maxLength: 5 }), weird) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant('cancelTask' as const), index, reason: fc.oneof(fc.string({ maxLength: 5 }), weird) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('cancelById' as const), id: weird, reason: fc.oneof(fc.constant(undefined), weird) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant('taskCancel' as const), index, reason: fc.oneof(fc.string({ maxLength: 5 }), weird) }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('cancelAll' as const), reason: fc.oneof(fc.string({ maxLength: 5 }), weird) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('wait' as const), index, options: fc.oneof(fc.constant({ timeout: 50 }), fc.constant(undefined), weird) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('wait' as const),
+      index,
+      options: fc.oneof(fc.constant({ timeout: 50 }), fc.constant(undefined), weird),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('observe' as const), index }) },
   { weight: 1, arbitrary: fc.constant({ op: 'pause' as const }) },
   { weight: 2, arbitrary: fc.constant({ op: 'resume' as const }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('setConcurrency' as const), n: fc.oneof(fc.integer({ min: 1, max: 4 }), weird) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('listTasks' as const), options: fc.oneof(fc.record({ status: fc.constantFrom('running', ['pending', 'failed']) }), weird, fc.record({ status: weird })) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('listTasks' as const),
+      options: fc.oneof(fc.record({ status: fc.constantFrom('running', ['pending', 'failed']) }), weird, fc.record({ status: weird })),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('getTask' as const), id: weird }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('waitAll' as const), options: fc.oneof(fc.constant({ timeout: 100 }), weird) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('on' as const), event: fc.constantFrom(...EVENTS), reaction, once: fc.boolean() }) },
@@ -243,7 +286,9 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 function isPoliteError(error: unknown): boolean {
   if (isRunnerError(error)) return true;
   if (!(error instanceof TypeError || error instanceof RangeError)) return false;
-  return /^(Expected `[^`]+` to |Expected the arguments of .+? to be readable |Unknown option `.*` in |A handler named )/.test(error.message);
+  return /^(Expected `[^`]+` to |Expected the arguments of .+? to be readable |Unknown option `.*` in |A handler named )/.test(
+    error.message,
+  );
 }
 
 class Impolite extends Error {
@@ -255,7 +300,11 @@ async function call(what: string, fn: () => unknown): Promise<void> {
   let result: unknown;
   try {
     result = fn();
-    if (result instanceof Promise) await step(what, Promise.race([result, Promise.resolve()]).catch(() => undefined));
+    if (result instanceof Promise)
+      await step(
+        what,
+        Promise.race([result, Promise.resolve()]).catch(() => undefined),
+      );
   } catch (error) {
     if (!isPoliteError(error)) throw new Impolite(`${what} threw ${String(error)}`, { cause: error });
     return;
@@ -305,147 +354,154 @@ describe('the public surface under fuzzing (fast-check)', () => {
     let calls = 0;
     try {
       await fc.assert(
-        fc.asyncProperty(runnerOptions, fc.array(op, { minLength: OPS_PER_RUN / 2, maxLength: OPS_PER_RUN * 1.5, size: "max" }), async (options, ops) => {
-          impolite = [];
-          let runner: BackgroundRunner;
-          try {
-            runner = new BackgroundRunner(unwrap(options) as BackgroundConfig);
-          } catch (error) {
-            calls += 1;
-            expect(isPoliteError(error), String(error)).toBe(true);
-            runner = new BackgroundRunner();
-          }
-          runner.define('job', () => 'named');
-          const tasks: BackgroundTask[] = [];
-          runner.on('submitted', ({ task }) => void tasks.push(task));
-          const pick = (i: number) => tasks[i % Math.max(1, tasks.length)];
-          let submittedFromListener = false;
-          const react = (r: Reaction) => (payload: { task?: BackgroundTask }) => {
-            switch (r) {
-              case 'throw':
-                throw new Error('listener threw');
-              case 'pause':
-                return runner.pause();
-              case 'resume':
-                return runner.resume();
-              case 'shrink':
-                return runner.setConcurrency(1);
-              case 'grow':
-                return runner.setConcurrency(4);
-              case 'cancel':
-                return void payload.task?.cancel('from a listener');
-              case 'observe':
-                return void payload.task?.subscribe(() => undefined);
-              case 'submit':
-                // Once per listener: a listener that submits on every 'submitted' loops forever by design.
-                if (submittedFromListener) return undefined;
-                submittedFromListener = true;
-                return void runner.submit(() => 'from a listener').catch(() => undefined);
-              case 'list':
-                return void runner.listTasks();
-              default:
-                return undefined;
+        fc.asyncProperty(
+          runnerOptions,
+          fc.array(op, { minLength: OPS_PER_RUN / 2, maxLength: OPS_PER_RUN * 1.5, size: 'max' }),
+          async (options, ops) => {
+            impolite = [];
+            let runner: BackgroundRunner;
+            try {
+              runner = new BackgroundRunner(unwrap(options) as BackgroundConfig);
+            } catch (error) {
+              calls += 1;
+              expect(isPoliteError(error), String(error)).toBe(true);
+              runner = new BackgroundRunner();
             }
-          };
-
-          for (const raw of ops) {
-            const o = Object.fromEntries(Object.entries(raw).map(([key, value]) => [key, unwrap(value)])) as Op;
-            calls += 1;
-            switch (o.op) {
-              case 'submit':
-                await call('submit', () => runner.submit(work(o.kind), o.options));
-                break;
-              case 'submitWeird':
-                await call('submit', () => runner.submit(o.fn as () => unknown, o.options as never));
-                break;
-              case 'submitNamed':
-                await call('submit(name)', () => runner.submit(o.name as string, o.options));
-                break;
-              case 'define':
-                await call('define', () => runner.define(o.name as string, o.handler as () => unknown));
-                break;
-              case 'submitAgent':
-                await call('submitAgent', () => runner.submitAgent(o.agent as object, o.prompt as string, o.options as never));
-                break;
-              case 'cancelTask':
-                await call('cancelTask', () => runner.cancelTask(pick(o.index)?.id ?? 'none', o.reason as string));
-                break;
-              case 'cancelById':
-                await call('cancelTask', () => runner.cancelTask(o.id as string, o.reason as string));
-                break;
-              case 'taskCancel':
-                await call('task.cancel', () => pick(o.index)?.cancel(o.reason as string));
-                break;
-              case 'cancelAll':
-                await call('cancelAll', () => runner.cancelAll(o.reason as string));
-                break;
-              case 'wait':
-                await call('wait', () => pick(o.index)?.wait(o.options as never));
-                break;
-              case 'observe':
-                await call('observe', () => pick(o.index)?.subscribe(() => undefined));
-                break;
-              case 'pause':
-                await call('pause', () => runner.pause());
-                break;
-              case 'resume':
-                await call('resume', () => runner.resume());
-                break;
-              case 'setConcurrency':
-                await call('setConcurrency', () => runner.setConcurrency(o.n as number));
-                break;
-              case 'listTasks':
-                await call('listTasks', () => runner.listTasks(o.options as never));
-                break;
-              case 'getTask':
-                await call('getTask', () => runner.getTask(o.id as string));
-                break;
-              case 'waitAll':
-                await call('waitAll', () => runner.waitAll(o.options as never));
-                break;
-              case 'on': {
-                const listener = react(o.reaction);
-                if (o.once) runner.once(o.event, listener as never);
-                else runner.on(o.event, listener as never);
-                break;
+            runner.define('job', () => 'named');
+            const tasks: BackgroundTask[] = [];
+            runner.on('submitted', ({ task }) => void tasks.push(task));
+            const pick = (i: number) => tasks[i % Math.max(1, tasks.length)];
+            let submittedFromListener = false;
+            const react = (r: Reaction) => (payload: { task?: BackgroundTask }) => {
+              switch (r) {
+                case 'throw':
+                  throw new Error('listener threw');
+                case 'pause':
+                  return runner.pause();
+                case 'resume':
+                  return runner.resume();
+                case 'shrink':
+                  return runner.setConcurrency(1);
+                case 'grow':
+                  return runner.setConcurrency(4);
+                case 'cancel':
+                  return void payload.task?.cancel('from a listener');
+                case 'observe':
+                  return void payload.task?.subscribe(() => undefined);
+                case 'submit':
+                  // Once per listener: a listener that submits on every 'submitted' loops forever by design.
+                  if (submittedFromListener) return undefined;
+                  submittedFromListener = true;
+                  return void runner.submit(() => 'from a listener').catch(() => undefined);
+                case 'list':
+                  return void runner.listTasks();
+                default:
+                  return undefined;
               }
-              case 'offAll':
-                await call('removeAllListeners', () => runner.removeAllListeners(o.event as RunnerEventName));
-                runner.on('submitted', ({ task }) => void tasks.push(task));
-                break;
-              case 'clearCompleted':
-                runner.clearCompleted();
-                break;
-              case 'toJSON':
-                await call('toJSON', () => JSON.stringify(pick(o.index)));
-                break;
-              case 'newRunner':
-                await call('new BackgroundRunner', () => void new BackgroundRunner(o.options as BackgroundConfig).stop());
-                break;
-              case 'advance':
-                await step('advance', vi.advanceTimersByTimeAsync(o.ms));
-                break;
+            };
+
+            for (const raw of ops) {
+              const o = Object.fromEntries(Object.entries(raw).map(([key, value]) => [key, unwrap(value)])) as Op;
+              calls += 1;
+              switch (o.op) {
+                case 'submit':
+                  await call('submit', () => runner.submit(work(o.kind), o.options));
+                  break;
+                case 'submitWeird':
+                  await call('submit', () => runner.submit(o.fn as () => unknown, o.options as never));
+                  break;
+                case 'submitNamed':
+                  await call('submit(name)', () => runner.submit(o.name as string, o.options));
+                  break;
+                case 'define':
+                  await call('define', () => runner.define(o.name as string, o.handler as () => unknown));
+                  break;
+                case 'submitAgent':
+                  await call('submitAgent', () => runner.submitAgent(o.agent as object, o.prompt as string, o.options as never));
+                  break;
+                case 'cancelTask':
+                  await call('cancelTask', () => runner.cancelTask(pick(o.index)?.id ?? 'none', o.reason as string));
+                  break;
+                case 'cancelById':
+                  await call('cancelTask', () => runner.cancelTask(o.id as string, o.reason as string));
+                  break;
+                case 'taskCancel':
+                  await call('task.cancel', () => pick(o.index)?.cancel(o.reason as string));
+                  break;
+                case 'cancelAll':
+                  await call('cancelAll', () => runner.cancelAll(o.reason as string));
+                  break;
+                case 'wait':
+                  await call('wait', () => pick(o.index)?.wait(o.options as never));
+                  break;
+                case 'observe':
+                  await call('observe', () => pick(o.index)?.subscribe(() => undefined));
+                  break;
+                case 'pause':
+                  await call('pause', () => runner.pause());
+                  break;
+                case 'resume':
+                  await call('resume', () => runner.resume());
+                  break;
+                case 'setConcurrency':
+                  await call('setConcurrency', () => runner.setConcurrency(o.n as number));
+                  break;
+                case 'listTasks':
+                  await call('listTasks', () => runner.listTasks(o.options as never));
+                  break;
+                case 'getTask':
+                  await call('getTask', () => runner.getTask(o.id as string));
+                  break;
+                case 'waitAll':
+                  await call('waitAll', () => runner.waitAll(o.options as never));
+                  break;
+                case 'on': {
+                  const listener = react(o.reaction);
+                  if (o.once) runner.once(o.event, listener as never);
+                  else runner.on(o.event, listener as never);
+                  break;
+                }
+                case 'offAll':
+                  await call('removeAllListeners', () => runner.removeAllListeners(o.event as RunnerEventName));
+                  runner.on('submitted', ({ task }) => void tasks.push(task));
+                  break;
+                case 'clearCompleted':
+                  runner.clearCompleted();
+                  break;
+                case 'toJSON':
+                  await call('toJSON', () => JSON.stringify(pick(o.index)));
+                  break;
+                case 'newRunner':
+                  await call('new BackgroundRunner', () => void new BackgroundRunner(o.options as BackgroundConfig).stop());
+                  break;
+                case 'advance':
+                  await step('advance', vi.advanceTimersByTimeAsync(o.ms));
+                  break;
+              }
             }
-          }
 
-          // Everything ends: cancelling leaves no task active, at once.
-          runner.removeAllListeners();
-          await step('cancelAll', runner.cancelAll());
-          await step('flush', vi.advanceTimersByTimeAsync(0));
-          expect(runner.isIdle).toBe(true);
-          for (const task of tasks) expect(task.isCompleted, `${task.name} is ${task.status}`).toBe(true);
+            // Everything ends: cancelling leaves no task active, at once.
+            runner.removeAllListeners();
+            await step('cancelAll', runner.cancelAll());
+            await step('flush', vi.advanceTimersByTimeAsync(0));
+            expect(runner.isIdle).toBe(true);
+            for (const task of tasks) expect(task.isCompleted, `${task.name} is ${task.status}`).toBe(true);
 
-          // And the runner still serves good work.
-          runner.resume();
-          runner.setConcurrency(2);
-          const good = await step('good submit', runner.submit(async (x: number) => x * 2, { args: [21] }));
-          await step('advance', vi.advanceTimersByTimeAsync(1_000)); // past any rate-limit window
-          expect(good.status, 'the good task').toBe('completed');
-          await expect(step('good wait', good.wait())).resolves.toBe(42);
-          await step('stop', runner.stop());
-          await step('flush', vi.advanceTimersByTimeAsync(0));
-          expect(impolite).toEqual([]);
-        }),
+            // And the runner still serves good work.
+            runner.resume();
+            runner.setConcurrency(2);
+            const good = await step(
+              'good submit',
+              runner.submit(async (x: number) => x * 2, { args: [21] }),
+            );
+            await step('advance', vi.advanceTimersByTimeAsync(1_000)); // past any rate-limit window
+            expect(good.status, 'the good task').toBe('completed');
+            await expect(step('good wait', good.wait())).resolves.toBe(42);
+            await step('stop', runner.stop());
+            await step('flush', vi.advanceTimersByTimeAsync(0));
+            expect(impolite).toEqual([]);
+          },
+        ),
         { numRuns: Math.ceil(CALLS / OPS_PER_RUN), seed: SEED },
       );
     } finally {

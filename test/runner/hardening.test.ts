@@ -89,7 +89,20 @@ describe('cancel reasons', () => {
   const bad: [string, unknown][] = [
     ['a symbol', Symbol('x')],
     ['a null-prototype object', Object.create(null)],
-    ['a proxy whose traps throw', new Proxy({}, { get: () => { throw new Error('trap'); }, ownKeys: () => { throw new Error('trap'); } })],
+    [
+      'a proxy whose traps throw',
+      new Proxy(
+        {},
+        {
+          get: () => {
+            throw new Error('trap');
+          },
+          ownKeys: () => {
+            throw new Error('trap');
+          },
+        },
+      ),
+    ],
     ['a number', 42],
   ];
 
@@ -226,7 +239,14 @@ describe('values that throw', () => {
 
   it('names a metadata proxy whose ownKeys trap throws', async () => {
     const runner = new BackgroundRunner();
-    const metadata = new Proxy({}, { ownKeys: () => { throw new Error('trap'); } });
+    const metadata = new Proxy(
+      {},
+      {
+        ownKeys: () => {
+          throw new Error('trap');
+        },
+      },
+    );
     await expect(runner.submit(() => 1, { metadata })).rejects.toThrow(/`metadata`.*trap/);
     await runner.stop();
   });
@@ -275,7 +295,10 @@ describe('values that throw', () => {
 
 describe('a listener added for two events', () => {
   // Issue #11 "Broken" item 3.
-  for (const order of [['completed', 'error'], ['error', 'completed']] as const) {
+  for (const order of [
+    ['completed', 'error'],
+    ['error', 'completed'],
+  ] as const) {
     it(`reports each throw once, added to ${order.join(' then ')}`, async () => {
       const runner = new BackgroundRunner();
       let calls = 0;
@@ -341,7 +364,9 @@ describe('messages that name the problem', () => {
   // Issue #12 item 10.
   it('names `status` in listTasks for a value that is not a status', () => {
     const runner = new BackgroundRunner();
-    expect(() => runner.listTasks({ status: 1 as never })).toThrow(/^Expected `status` to be a task status \('pending', .*got `1` \(number\)$/);
+    expect(() => runner.listTasks({ status: 1 as never })).toThrow(
+      /^Expected `status` to be a task status \('pending', .*got `1` \(number\)$/,
+    );
     expect(() => runner.listTasks({ status: 'bogus' as never })).toThrow(/Expected `status` to be a task status.*got `"bogus"`/);
     expect(() => runner.listTasks({ status: ['running', 'bogus'] as never })).toThrow(/Expected `status\[1\]`/);
     expect(runner.listTasks({ status: ['running', 'pending'] })).toEqual([]);
@@ -352,7 +377,9 @@ describe('messages that name the problem', () => {
     const runner = new BackgroundRunner().define('job', (_nested: unknown, _context: TaskContext) => 1);
     let deep: unknown = 1;
     for (let i = 0; i < 20_000; i += 1) deep = [deep];
-    await expect(runner.submit('job', { args: [deep] })).rejects.toThrow(/^Expected `args\[0\]\[0\].*` to be JSON data .*nested more than 1000 levels deep/);
+    await expect(runner.submit('job', { args: [deep] })).rejects.toThrow(
+      /^Expected `args\[0\]\[0\].*` to be JSON data .*nested more than 1000 levels deep/,
+    );
     await runner.stop();
   });
 
@@ -360,8 +387,17 @@ describe('messages that name the problem', () => {
     const runner = new BackgroundRunner();
     const { proxy, revoke } = Proxy.revocable({}, {});
     revoke();
-    await expect(runner.submit(() => 1, { name: proxy as never })).rejects.toThrow(/^Expected `name` to be a non-empty string, got `\[object\]` \(object\)$/);
-    const trap = new Proxy({}, { get: () => { throw new Error('trap'); } });
+    await expect(runner.submit(() => 1, { name: proxy as never })).rejects.toThrow(
+      /^Expected `name` to be a non-empty string, got `\[object\]` \(object\)$/,
+    );
+    const trap = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('trap');
+        },
+      },
+    );
     await expect(runner.submit(() => 1, { priority: trap as never })).rejects.toThrow(/^Expected `priority` to be a finite number, got /);
     await runner.stop();
   });
@@ -377,7 +413,9 @@ describe('messages that name the problem', () => {
     const runner = new BackgroundRunner();
     const task = await runner.submit(workerTask(new URL('../fixtures/throws-values.mjs', import.meta.url), 'throwsSymbol'));
     const error = (await task.wait().catch((e: unknown) => e)) as Error;
-    expect(error.message).toBe('"throwsSymbol" threw `Symbol(x)` (symbol), which cannot be copied back to the main thread; throw an Error instead');
+    expect(error.message).toBe(
+      '"throwsSymbol" threw `Symbol(x)` (symbol), which cannot be copied back to the main thread; throw an Error instead',
+    );
     await runner.stop();
   });
 });
@@ -410,6 +448,8 @@ describe('unknown option keys', () => {
   });
 
   it('lists the options when no key is close', () => {
-    expect(() => new BackgroundRunner({ zzz: 1 } as never)).toThrow(/^Unknown option `zzz` in new BackgroundRunner\(options\): expected one of `maxConcurrentTasks`, /);
+    expect(() => new BackgroundRunner({ zzz: 1 } as never)).toThrow(
+      /^Unknown option `zzz` in new BackgroundRunner\(options\): expected one of `maxConcurrentTasks`, /,
+    );
   });
 });

@@ -26,12 +26,18 @@ describe('the inspect option', () => {
     }
     const transitions = (id: string) =>
       events
-        .filter((e): e is Extract<InspectionEvent, { type: '@xstate.snapshot' }> => e.type === '@xstate.snapshot' && (e.actorRef as AnyActorRef).id === id)
+        .filter(
+          (e): e is Extract<InspectionEvent, { type: '@xstate.snapshot' }> =>
+            e.type === '@xstate.snapshot' && (e.actorRef as AnyActorRef).id === id,
+        )
         .map((e) => (e.snapshot as unknown as { value: string }).value);
     expect(transitions(a.id)).toEqual(['pending', 'running', 'completed']);
     expect(transitions(b.id)).toEqual(['pending', 'running', 'failed']);
     const received = events
-      .filter((e): e is Extract<InspectionEvent, { type: '@xstate.event' }> => e.type === '@xstate.event' && (e.actorRef as AnyActorRef).id === 'supervisor')
+      .filter(
+        (e): e is Extract<InspectionEvent, { type: '@xstate.event' }> =>
+          e.type === '@xstate.event' && (e.actorRef as AnyActorRef).id === 'supervisor',
+      )
       .map((e) => e.event as { type: string; settled?: string[] });
     // Every fact reaches the supervisor as an event the inspector sees: with an inspector attached
     // nothing takes the in-place path, including the settle of each task.
@@ -61,7 +67,10 @@ describe('the inspect option with a long queue', () => {
     await runner.waitAll();
     const values = (task: BackgroundTask) =>
       events
-        .filter((e): e is Extract<InspectionEvent, { type: '@xstate.snapshot' }> => e.type === '@xstate.snapshot' && (e.actorRef as AnyActorRef).id === task.id)
+        .filter(
+          (e): e is Extract<InspectionEvent, { type: '@xstate.snapshot' }> =>
+            e.type === '@xstate.snapshot' && (e.actorRef as AnyActorRef).id === task.id,
+        )
         .map((e) => (e.snapshot as unknown as { value: string }).value);
     expect(values(queued)).toEqual(['pending', 'running', 'completed']);
     expect(values(dropped)).toEqual(['pending', 'cancelled']);
@@ -80,7 +89,7 @@ describe('the inspect option with a long queue', () => {
 });
 
 describe('the inspect option of backgroundRunnerLogic', () => {
-  it('shows the tasks of a runner invoked by a machine, under that runner\'s supervisor', async () => {
+  it("shows the tasks of a runner invoked by a machine, under that runner's supervisor", async () => {
     const events: InspectionEvent[] = [];
     const inspect = (event: InspectionEvent) => events.push(event);
     const machine = setup({ types: { events: {} as RunnerLogicEmitted }, actors: { runner: backgroundRunnerLogic } }).createMachine({
@@ -176,7 +185,11 @@ describe('the inspect option with @statelyai/inspect over a WebSocket', () => {
         endpoint.messages.filter((m) => m.type === '@xstate.event' && m.sessionId === sessionOf(task)).map((m) => m.event?.type);
       expect(events(tasks[0]!)).toEqual(['xstate.init', 'start', 'done']);
       expect(events(tasks[1]!)).toEqual(['xstate.init', 'start', 'error']);
-      expect(endpoint.messages.some((m) => m.type === '@xstate.event' && m.sessionId === runner.supervisor.sessionId && m.event?.type === 'sync')).toBe(true);
+      expect(
+        endpoint.messages.some(
+          (m) => m.type === '@xstate.event' && m.sessionId === runner.supervisor.sessionId && m.event?.type === 'sync',
+        ),
+      ).toBe(true);
     } finally {
       await runner.stop();
       inspector.stop();

@@ -80,13 +80,25 @@ describe('BackgroundRunner named handlers', () => {
     const cyclic: Record<string, unknown> = { a: 1 };
     cyclic.self = cyclic;
     const cases: [string, unknown[], string][] = [
-      ['a function', [1, () => 2], 'Expected `args[1]` to be JSON data (named tasks\' arguments are stored as JSON), got a function'],
+      ['a function', [1, () => 2], "Expected `args[1]` to be JSON data (named tasks' arguments are stored as JSON), got a function"],
       ['a nested function', [{ cb: function done() {} }], 'Expected `args[0].cb` to be JSON data'],
-      ['a cyclic object', [cyclic], 'Expected `args[0].self` to be JSON data (named tasks\' arguments are stored as JSON), got a cyclic reference'],
+      [
+        'a cyclic object',
+        [cyclic],
+        "Expected `args[0].self` to be JSON data (named tasks' arguments are stored as JSON), got a cyclic reference",
+      ],
       ['a BigInt', [10n], 'got a BigInt `10n`: JSON cannot hold it; pass it as a string'],
-      ['undefined inside an array', [[1, undefined]], 'Expected `args[0][1]` to be JSON data (named tasks\' arguments are stored as JSON), got `undefined`'],
+      [
+        'undefined inside an array',
+        [[1, undefined]],
+        "Expected `args[0][1]` to be JSON data (named tasks' arguments are stored as JSON), got `undefined`",
+      ],
       ['undefined as an argument', ['a', undefined], 'Expected `args[1]`'],
-      ['a Date', [{ when: new Date(0) }], 'Expected `args[0].when` to be JSON data (named tasks\' arguments are stored as JSON), got a Date: pass date.toISOString()'],
+      [
+        'a Date',
+        [{ when: new Date(0) }],
+        "Expected `args[0].when` to be JSON data (named tasks' arguments are stored as JSON), got a Date: pass date.toISOString()",
+      ],
       ['NaN', [Number.NaN], 'got `NaN`: JSON turns it into null'],
       ['a Map', [new Map()], 'got an instance of Map'],
       ['an odd key', [{ 'a b': Symbol('s') }], 'Expected `args[0]["a b"]` to be JSON data'],

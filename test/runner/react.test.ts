@@ -21,14 +21,22 @@ function ProgressBar({ task }: { task: BackgroundTask }) {
   const progress = useSelector(task.actor, (snapshot) => snapshot.context.progress);
   const message = useSelector(task.actor, (snapshot) => snapshot.context.message);
   renders.bar.set(task.name, (renders.bar.get(task.name) ?? 0) + 1);
-  return h('div', { role: 'progressbar', 'aria-label': task.name, 'aria-valuenow': Math.round(progress * 100) }, `${task.name} ${Math.round(progress * 100)}% ${message ?? ''}`.trim());
+  return h(
+    'div',
+    { role: 'progressbar', 'aria-label': task.name, 'aria-valuenow': Math.round(progress * 100) },
+    `${task.name} ${Math.round(progress * 100)}% ${message ?? ''}`.trim(),
+  );
 }
 
 /** Every task with its status, from the runner's registry store. */
 function TaskList({ runner }: { runner: BackgroundRunner }) {
   const { tasks } = useSelector(runner.registry, (snapshot) => snapshot.context);
   renders.list += 1;
-  return h('ul', null, [...tasks.values()].map((task) => h('li', { key: task.id }, `${task.name}: ${task.status}`)));
+  return h(
+    'ul',
+    null,
+    [...tasks.values()].map((task) => h('li', { key: task.id }, `${task.name}: ${task.status}`)),
+  );
 }
 
 /** Only the number of running tasks: re-renders when that number changes, not on progress. */

@@ -19,11 +19,14 @@ describe('registry', () => {
     const runningCounts: number[] = [];
     runner.registry.select((c) => c.counts.running).subscribe((n) => runningCounts.push(n));
     const gate = deferred();
-    const task = await runner.submit(async (ctx: TaskContext) => {
-      ctx.reportProgress(0.5, 'half');
-      await gate.promise;
-      return 'x';
-    }, { name: 'watched' });
+    const task = await runner.submit(
+      async (ctx: TaskContext) => {
+        ctx.reportProgress(0.5, 'half');
+        await gate.promise;
+        return 'x';
+      },
+      { name: 'watched' },
+    );
     const progress: number[] = [];
     runner.registry.select((c) => c.tasks.get(task.id)?.progress).subscribe((p) => progress.push(p ?? -1));
     const other = await runner.submit(() => 1, { name: 'other' });

@@ -86,10 +86,13 @@ describe('retries', () => {
   it('retries timeouts, each attempt with its own timeout and signal', async () => {
     const runner = new BackgroundRunner();
     const signals: AbortSignal[] = [];
-    const task = await runner.submit((ctx: TaskContext) => {
-      signals.push(ctx.signal);
-      return signals.length < 2 ? sleepWork(1_000, 'slow')(ctx) : 'fast';
-    }, { retries: 1, timeout: 100, backoff: 50 });
+    const task = await runner.submit(
+      (ctx: TaskContext) => {
+        signals.push(ctx.signal);
+        return signals.length < 2 ? sleepWork(1_000, 'slow')(ctx) : 'fast';
+      },
+      { retries: 1, timeout: 100, backoff: 50 },
+    );
     await vi.advanceTimersByTimeAsync(100);
     expect(task.status).toBe('retrying');
     expect(signals[0]?.reason).toBeInstanceOf(TaskTimeoutError);
@@ -147,8 +150,12 @@ describe('retries', () => {
 
   it('rejects bad retry options with a clear error', async () => {
     const runner = new BackgroundRunner();
-    await expect(runner.submit(() => 1, { retries: -1 })).rejects.toThrow('Expected `retries` to be a non-negative integer, got `-1` (number)');
-    await expect(runner.submit(() => 1, { backoff: { type: 'linear' as never, delay: 1 } })).rejects.toThrow("`backoff.type` to be 'fixed' or 'exponential'");
+    await expect(runner.submit(() => 1, { retries: -1 })).rejects.toThrow(
+      'Expected `retries` to be a non-negative integer, got `-1` (number)',
+    );
+    await expect(runner.submit(() => 1, { backoff: { type: 'linear' as never, delay: 1 } })).rejects.toThrow(
+      "`backoff.type` to be 'fixed' or 'exponential'",
+    );
     await expect(runner.submit(() => 1, { backoff: { type: 'fixed', delay: 1, jitter: 2 } })).rejects.toThrow(RangeError);
   });
 });

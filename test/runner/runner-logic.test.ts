@@ -23,7 +23,12 @@ function parentMachine(input: RunnerLogicInput) {
     initial: 'working',
     states: {
       working: {
-        invoke: { id: 'runner', src: 'runner', input, onError: { target: 'broken', actions: assign({ failure: ({ event }) => event.error }) } },
+        invoke: {
+          id: 'runner',
+          src: 'runner',
+          input,
+          onError: { target: 'broken', actions: assign({ failure: ({ event }) => event.error }) },
+        },
         on: {
           forward: { actions: sendTo('runner', ({ event }) => event.event) },
           leave: 'left',
@@ -57,7 +62,13 @@ describe('backgroundRunnerLogic', () => {
       expect(types()).toEqual(['task.submitted', 'task.started', 'task.completed']);
       const [submitted, , completed] = received();
       expect(submitted).toMatchObject({ type: 'task.submitted', name: 'research', requestId: 'r1' });
-      expect(completed).toEqual({ type: 'task.completed', taskId: (submitted as { taskId: string }).taskId, name: 'research', requestId: 'r1', result: 'notes on AI' });
+      expect(completed).toEqual({
+        type: 'task.completed',
+        taskId: (submitted as { taskId: string }).taskId,
+        name: 'research',
+        requestId: 'r1',
+        result: 'notes on AI',
+      });
       actor.stop();
     });
 
@@ -101,7 +112,11 @@ describe('backgroundRunnerLogic', () => {
         ['b', 'B'],
         ['c', 'C'],
       ]);
-      const submittedIds = new Map(received().filter((e) => e.type === 'task.submitted').map((e) => [e.requestId, e.taskId]));
+      const submittedIds = new Map(
+        received()
+          .filter((e) => e.type === 'task.submitted')
+          .map((e) => [e.requestId, e.taskId]),
+      );
       for (const event of completed) expect(submittedIds.get(event.requestId)).toBe(event.taskId);
       actor.stop();
     });
@@ -135,7 +150,13 @@ describe('backgroundRunnerLogic', () => {
         requestId: 'r',
       });
       await vi.advanceTimersByTimeAsync(0);
-      expect(received().at(-1)).toMatchObject({ type: 'task.retrying', attempt: 1, delayMs: 500, requestId: 'r', error: { message: 'flaky' } });
+      expect(received().at(-1)).toMatchObject({
+        type: 'task.retrying',
+        attempt: 1,
+        delayMs: 500,
+        requestId: 'r',
+        error: { message: 'flaky' },
+      });
       await vi.advanceTimersByTimeAsync(500);
       expect(received().map((e) => e.type)).toEqual(['task.submitted', 'task.started', 'task.retrying', 'task.started', 'task.completed']);
       expect(received().at(-1)).toMatchObject({ result: 'second time', requestId: 'r' });
@@ -182,11 +203,23 @@ describe('backgroundRunnerLogic', () => {
 
   describe('when an event is bad', () => {
     it.each([
-      ['an unknown handler', { type: 'task.submit', handler: 'nope', requestId: 'q' }, /No handler named "nope"; define it first with runner.define\("nope", fn\) \(defined: "research"\)/],
-      ['a non-function fn', { type: 'task.submit', fn: 42 as never, requestId: 'q' }, /Expected `fn` to be a function or the name of a defined handler, got `42` \(number\)/],
+      [
+        'an unknown handler',
+        { type: 'task.submit', handler: 'nope', requestId: 'q' },
+        /No handler named "nope"; define it first with runner.define\("nope", fn\) \(defined: "research"\)/,
+      ],
+      [
+        'a non-function fn',
+        { type: 'task.submit', fn: 42 as never, requestId: 'q' },
+        /Expected `fn` to be a function or the name of a defined handler, got `42` \(number\)/,
+      ],
       ['neither fn nor handler', { type: 'task.submit', requestId: 'q' }, /got neither/],
       ['both fn and handler', { type: 'task.submit', fn: () => 1, handler: 'research', requestId: 'q' }, /got both/],
-      ['a bad option', { type: 'task.submit', fn: () => 1, timeout: -5, requestId: 'q' }, /Expected `timeout` to be a number of milliseconds/],
+      [
+        'a bad option',
+        { type: 'task.submit', fn: () => 1, timeout: -5, requestId: 'q' },
+        /Expected `timeout` to be a number of milliseconds/,
+      ],
     ] satisfies [string, RunnerLogicEvent, RegExp][])('sends task.rejected for %s and keeps working', async (_, event, message) => {
       const { actor, send, received } = start({ handlers: { research: async () => 'r' } });
       send(event);
@@ -216,7 +249,9 @@ describe('backgroundRunnerLogic', () => {
       const { actor } = start({ maxConcurrentTasks: 0 });
       expect(actor.getSnapshot().value).toBe('broken');
       expect(actor.getSnapshot().context.failure).toBeInstanceOf(RangeError);
-      expect(String(actor.getSnapshot().context.failure)).toMatch(/Expected `maxConcurrentTasks` to be a positive integer, got `0` \(number\)/);
+      expect(String(actor.getSnapshot().context.failure)).toMatch(
+        /Expected `maxConcurrentTasks` to be a positive integer, got `0` \(number\)/,
+      );
       const bad = start({ handlers: { research: 'not a function' as never } });
       expect(bad.actor.getSnapshot().context.failure).toBeInstanceOf(TypeError);
       expect(String(bad.actor.getSnapshot().context.failure)).toMatch(/Expected `handlers.research` to be a function/);
@@ -362,7 +397,10 @@ describe('backgroundRunnerLogic', () => {
       first.send({ type: 'task.submit', handler: 'research', args: ['b'], requestId: 'b' });
       await vi.advanceTimersByTimeAsync(0);
       const persisted = first.actor.getPersistedSnapshot();
-      const lostIds = first.received().filter((e) => e.type === 'task.submitted').map((e) => (e as { taskId: string }).taskId);
+      const lostIds = first
+        .received()
+        .filter((e) => e.type === 'task.submitted')
+        .map((e) => (e as { taskId: string }).taskId);
       first.actor.stop();
 
       const restored = createActor(parentMachine({}), { snapshot: persisted }).start();
@@ -380,7 +418,11 @@ describe('backgroundRunnerLogic', () => {
       expect(runnerActor.getSnapshot().context.runner.config.maxConcurrentTasks).toBe(1);
       restored.send({ type: 'forward', event: { type: 'task.submit', handler: 'research', args: ['c'], requestId: 'c' } });
       await vi.advanceTimersByTimeAsync(1_000);
-      expect(restored.getSnapshot().context.received.at(-1)).toMatchObject({ type: 'task.completed', requestId: 'c', result: 'notes on c' });
+      expect(restored.getSnapshot().context.received.at(-1)).toMatchObject({
+        type: 'task.completed',
+        requestId: 'c',
+        result: 'notes on c',
+      });
       restored.stop();
     });
 
@@ -395,7 +437,9 @@ describe('backgroundRunnerLogic', () => {
       restored.send({ type: 'forward', event: { type: 'task.submit', handler: 'research', requestId: 'x' } });
       await waitFor(restored, (s) => s.context.received.length > 0);
       expect(restored.getSnapshot().context.received[0]).toMatchObject({ type: 'task.rejected', requestId: 'x' });
-      expect((restored.getSnapshot().context.received[0] as { error: Error }).error.message).toMatch(/No handler named "research"; define it first with runner.define\("research", fn\) \(none are defined\)/);
+      expect((restored.getSnapshot().context.received[0] as { error: Error }).error.message).toMatch(
+        /No handler named "research"; define it first with runner.define\("research", fn\) \(none are defined\)/,
+      );
       restored.stop();
     });
   });
@@ -449,7 +493,14 @@ describe('backgroundRunnerLogic', () => {
       expectTypeOf<Parameters<RunnerRef['send']>[0]>().toEqualTypeOf<RunnerLogicEvent>();
       expectTypeOf<ReturnType<RunnerRef['getSnapshot']>>().toEqualTypeOf<RunnerLogicSnapshot>();
       expectTypeOf<RunnerLogicEmitted['type']>().toEqualTypeOf<
-        'task.submitted' | 'task.started' | 'task.progress' | 'task.retrying' | 'task.completed' | 'task.failed' | 'task.cancelled' | 'task.rejected'
+        | 'task.submitted'
+        | 'task.started'
+        | 'task.progress'
+        | 'task.retrying'
+        | 'task.completed'
+        | 'task.failed'
+        | 'task.cancelled'
+        | 'task.rejected'
       >();
       // @ts-expect-error an event the runner does not accept
       expectTypeOf<RunnerLogicEvent>().toExtend<{ type: 'task.explode' }>();

@@ -70,7 +70,12 @@ describe('BackgroundRunner with a store', () => {
       gate.resolve();
       await flushMicrotasks();
       const row = await stored(task.id);
-      expect([task.status, row?.status, row?.error?.name, onComplete.mock.calls.length]).toEqual(['cancelled', 'cancelled', 'TaskCancelledError', 1]);
+      expect([task.status, row?.status, row?.error?.name, onComplete.mock.calls.length]).toEqual([
+        'cancelled',
+        'cancelled',
+        'TaskCancelledError',
+        1,
+      ]);
       // An async generator runs on to its next `yield` before the stream's return() ends it; that item is dropped.
       await flushMicrotasks();
       expect([pulled, task.toJSON().chunks]).toEqual([[0, 1], 1]);

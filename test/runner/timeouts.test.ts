@@ -14,10 +14,13 @@ describe('timeouts', () => {
   it('fails the task with TaskTimeoutError exactly `timeout` ms after it started, aborting its signal', async () => {
     const runner = new BackgroundRunner();
     let signal!: AbortSignal;
-    const task = await runner.submit((ctx: TaskContext) => {
-      signal = ctx.signal;
-      return sleepWork(10_000, 'x')(ctx);
-    }, { timeout: 1_000 });
+    const task = await runner.submit(
+      (ctx: TaskContext) => {
+        signal = ctx.signal;
+        return sleepWork(10_000, 'x')(ctx);
+      },
+      { timeout: 1_000 },
+    );
     await vi.advanceTimersByTimeAsync(999);
     expect(task.status).toBe('running');
     await vi.advanceTimersByTimeAsync(1);

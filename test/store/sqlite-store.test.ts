@@ -162,7 +162,10 @@ describe('sqliteStore', () => {
   describe('cancelling through the store', () => {
     it('reaches a task of a live runner within a poll', async () => {
       const r = runner();
-      r.define('forever', (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
+      r.define(
+        'forever',
+        (ctx: TaskContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+      );
       const task = await r.submit('forever');
       await flushMicrotasks();
       const outcome = open().requestCancel(task.id);

@@ -182,7 +182,8 @@ export class SqliteTaskStore implements TaskStore {
   #closed = false;
 
   constructor(options: SqliteStoreOptions) {
-    if (options === null || typeof options !== 'object') throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
+    if (options === null || typeof options !== 'object')
+      throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
     const { path, mustExist = false, readonly = false, staleAfter = 30_000, removeFinishedAfter } = options;
     if (typeof path !== 'string' || path === '') throw new TypeError(`Expected \`path\` to be a non-empty string, got ${describe(path)}`);
     if (typeof staleAfter !== 'number' || !(staleAfter > 0)) {
@@ -233,7 +234,9 @@ export class SqliteTaskStore implements TaskStore {
       );
     }
     if (version > SCHEMA_VERSION) {
-      throw new Error(`${this.location} was written by a newer tasklane (schema ${version}; this one knows ${SCHEMA_VERSION}): upgrade tasklane`);
+      throw new Error(
+        `${this.location} was written by a newer tasklane (schema ${version}; this one knows ${SCHEMA_VERSION}): upgrade tasklane`,
+      );
     }
     if (this.#readonly) return;
     db.pragma('journal_mode = WAL');
@@ -293,9 +296,10 @@ export class SqliteTaskStore implements TaskStore {
   poll(owner: StoreOwner): TaskId[] {
     this.#writable('poll');
     const held = this.#held;
-    const renewed = held?.owner === owner.id
-      ? this.#db.prepare('UPDATE lock SET heartbeat = ? WHERE id = 1 AND owner = ? AND epoch = ?').run(Date.now(), owner.id, held.epoch)
-      : { changes: 0 };
+    const renewed =
+      held?.owner === owner.id
+        ? this.#db.prepare('UPDATE lock SET heartbeat = ? WHERE id = 1 AND owner = ? AND epoch = ?').run(Date.now(), owner.id, held.epoch)
+        : { changes: 0 };
     // The lock was taken over (this process stalled past `staleAfter`): it is the new holder's now.
     if (renewed.changes === 0) throw this.#lockedError();
     const now = Date.now();
@@ -303,10 +307,7 @@ export class SqliteTaskStore implements TaskStore {
       this.#nextSweep = now + Math.min(SWEEP_EVERY_MS, Math.max(1_000, this.#removeFinishedAfter));
       this.clear({ olderThan: this.#removeFinishedAfter });
     }
-    return this.#db
-      .prepare(`SELECT id FROM tasks WHERE cancel_requested = 1 AND status IN ${ACTIVE}`)
-      .pluck()
-      .all() as TaskId[];
+    return this.#db.prepare(`SELECT id FROM tasks WHERE cancel_requested = 1 AND status IN ${ACTIVE}`).pluck().all() as TaskId[];
   }
 
   recoverable(owner: StoreOwner, onCorrupt?: (record: CorruptRecord) => void): StoredTask[] {
@@ -393,7 +394,16 @@ export class SqliteTaskStore implements TaskStore {
   /** Who holds the lock, or `undefined` when nobody does. */
   lockHolder(): LockHolder | undefined {
     const lock = this.#lock();
-    return lock && { owner: lock.owner, pid: lock.pid, host: lock.host, heartbeat: lock.heartbeat, running: this.#isRunning(lock), live: this.#isLive(lock) };
+    return (
+      lock && {
+        owner: lock.owner,
+        pid: lock.pid,
+        host: lock.host,
+        heartbeat: lock.heartbeat,
+        running: this.#isRunning(lock),
+        live: this.#isLive(lock),
+      }
+    );
   }
 
   release(owner: StoreOwner): void {
@@ -413,7 +423,8 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   #writable(method: string): void {
-    if (this.#readonly) throw new TypeError(`Cannot ${method}() a store opened with \`readonly: true\`; open it without \`readonly\` to change it`);
+    if (this.#readonly)
+      throw new TypeError(`Cannot ${method}() a store opened with \`readonly: true\`; open it without \`readonly\` to change it`);
   }
 
   #lock(): LockRow | undefined {
@@ -438,7 +449,11 @@ export class SqliteTaskStore implements TaskStore {
         `This runner no longer holds the lock of the task store ${this.location}: another runner took it over (and has released it since); start a new runner on the store to go on`,
       );
     }
-    return new StoreLockedError(this.location, lock?.pid ?? 0, lock?.owner === this.#held?.owner ? 'this host (the lock was fenced)' : (lock?.host ?? 'an unknown host'));
+    return new StoreLockedError(
+      this.location,
+      lock?.pid ?? 0,
+      lock?.owner === this.#held?.owner ? 'this host (the lock was fenced)' : (lock?.host ?? 'an unknown host'),
+    );
   }
 
   #upsertStatement(): Database.Statement<unknown[]> {
@@ -464,7 +479,9 @@ export class SqliteTaskStore implements TaskStore {
       if (problem === undefined) return JSON.stringify(value) ?? null;
       issues.push({
         id: r.id,
-        error: new TypeError(`Task "${r.id}": \`${problem.path}\` is not JSON data (${problem.found}); stored a marker that says so instead`),
+        error: new TypeError(
+          `Task "${r.id}": \`${problem.path}\` is not JSON data (${problem.found}); stored a marker that says so instead`,
+        ),
         written: true,
       });
       return JSON.stringify(notJsonMarker(problem));
@@ -613,7 +630,8 @@ function readRows(rows: Row[], onCorrupt: ((record: CorruptRecord) => void) | un
 }
 
 function fromRow(row: Row): StoredTask {
-  if (!STATUSES.has(row.status)) throw new CorruptCell(`Task "${row.id}" cannot be read: its \`status\` cell holds ${JSON.stringify(row.status)}, not a task status`);
+  if (!STATUSES.has(row.status))
+    throw new CorruptCell(`Task "${row.id}" cannot be read: its \`status\` cell holds ${JSON.stringify(row.status)}, not a task status`);
   return {
     id: row.id,
     name: row.name,
