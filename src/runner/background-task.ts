@@ -3,6 +3,7 @@ import type { Observer, Subscription } from 'xstate';
 import { TaskCancelledError, WaitTimeoutError } from '../errors.js';
 import type { QueuedTask } from '../machines/supervisor-machine.js';
 import type { AttemptRecord, TaskActor, TaskMachineContext, TaskSnapshot } from '../machines/task-machine.js';
+import { findNotJson, notJsonMarker } from '../store/json-data.js';
 import { isFinalStatus } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
 import { checkReason, checkTimeout, invalid, readingArguments } from '../validate.js';
@@ -331,14 +332,14 @@ export class BackgroundTask<TResult = unknown> {
       progress: c.progress,
       message: c.message ?? null,
       chunks: c.chunks,
-      result: this._status === 'completed' ? c.result : null,
+      result: this._status === 'completed' ? jsonSafe(c.result, 'result') : null,
       error: c.error ? { name: c.error.name, message: c.error.message } : null,
       createdAt: new Date(c.createdAt).toISOString(),
       startedAt: c.startedAt === undefined ? null : new Date(c.startedAt).toISOString(),
       completedAt: c.completedAt === undefined ? null : new Date(c.completedAt).toISOString(),
       durationMs: this.durationMs ?? null,
       attempt: c.attempt,
-      metadata: { ...c.metadata },
+      metadata: jsonSafeEntries(c.metadata),
     };
   }
 
@@ -396,4 +397,25 @@ export class BackgroundTask<TResult = unknown> {
 
 function toDate(ms: number | undefined): Date | undefined {
   return ms === undefined ? undefined : new Date(ms);
+}
+
+/**
+ * `value` if `JSON.stringify` can write it, else the not-JSON marker naming what it cannot (a
+ * cycle, a BigInt, nesting too deep): so `JSON.stringify(task)` and `listTasks()` never throw
+ * because of what the work returned or the caller put in `metadata`.
+ */
+function jsonSafe(value: unknown, path: string): unknown {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'bigint')) return value;
+  try {
+    JSON.stringify(value);
+    return value;
+  } catch {
+    return notJsonMarker(findNotJson(value, path) ?? { path, found: 'a value JSON.stringify cannot write' });
+  }
+}
+
+/** A copy of `metadata` with each value {@link jsonSafe}. */
+function jsonSafeEntries(metadata: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  // fromEntries defines own properties, so a `__proto__` key stays data.
+  return Object.fromEntries(Object.keys(metadata).map((key) => [key, jsonSafe(metadata[key], `metadata.${key}`)]));
 }

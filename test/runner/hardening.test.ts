@@ -453,3 +453,24 @@ describe('unknown option keys', () => {
     );
   });
 });
+
+describe('toJSON() with values JSON cannot write (found by the fuzz test, seed 1230971441)', () => {
+  it('puts the not-JSON marker where metadata or a result holds a cycle or a BigInt, so JSON.stringify(task) and listTasks() never throw', async () => {
+    const runner = new BackgroundRunner();
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    const task = await runner.submit(() => ({ n: 1n }), { metadata: { cyclic, plain: 'ok', ['__proto__']: 'data' } });
+    await task.wait();
+    const json = JSON.parse(JSON.stringify(task)) as { metadata: Record<string, unknown>; result: unknown };
+    expect(json.metadata.plain).toBe('ok');
+    expect(json.metadata.cyclic).toEqual({
+      $tasklane: 'not-json',
+      path: 'metadata.cyclic.self',
+      found: 'a cycle (an object that contains itself)',
+    });
+    expect(json.result).toEqual({ $tasklane: 'not-json', path: 'result.n', found: 'a BigInt' });
+    expect(Object.hasOwn(task.toJSON().metadata, '__proto__')).toBe(true);
+    expect(() => JSON.stringify(runner.listTasks())).not.toThrow();
+    await runner.stop();
+  });
+});
