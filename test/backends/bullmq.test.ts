@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BackgroundRunner, NonRetryableError, TaskCancelledError, TaskTimeoutError } from '../../src/index.js';
 import type { TaskContext, TaskSnapshot, TaskStatus } from '../../src/index.js';
 import { bullmqBackend } from '../../src/backends/bullmq/bullmq-backend.js';
@@ -68,14 +68,16 @@ describe.skipIf(!hasRedis)('bullmqBackend', () => {
 
     it('gives a remote task a real task actor that follows the job (the same chart, another execute)', async () => {
       const { worker, client } = pair();
-      let release!: () => void;
+      let release: (() => void) | undefined;
       worker.define('gated', () => new Promise<string>((resolve) => (release = () => resolve('done'))));
       const task = await client.submit('gated');
       const actor = task.actor; // observed from now on: the runner steps the actor, not the record
       const seen: string[] = [];
       actor.subscribe((snapshot) => seen.push(snapshot.value));
       await until(client, () => task.status === 'running');
-      release();
+      // The client may hear the job went active before the worker has called the handler.
+      await vi.waitFor(() => expect(release).toBeDefined());
+      release!();
       await expect(task.wait()).resolves.toBe('done');
       expect(actor.getSnapshot().value).toBe('completed');
       expect(seen.at(-1)).toBe('completed');
