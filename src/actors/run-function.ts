@@ -1,6 +1,5 @@
-import { fromCallback } from 'xstate';
-import { describe, TaskCancelledError, toError } from '../errors.js';
-import type { ExecuteInput, TaskMachineEvent } from '../machines/task-machine.js';
+import { describe, toError } from '../errors.js';
+import type { TaskMachineEvent } from '../machines/task-machine.js';
 import type { Now, TaskContext, TaskId } from '../types.js';
 import { STREAM_RETURNS_RESULT } from './stream-work.js';
 
@@ -222,23 +221,3 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
     value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function'
   );
 }
-
-/**
- * The `execute` actor the runner gives task actors: attaches the running task actor to its
- * {@link Execution} for the current attempt. Stopping it (the task left `running`) aborts the work;
- * the runner has by then usually aborted it already with the exact `TaskCancelledError` or
- * `TaskTimeoutError`, so this is the fallback for a task actor used on its own.
- *
- * @internal
- */
-export const runFunctionLogic = fromCallback<TaskMachineEvent, ExecuteInput>(({ input, sendBack }) => {
-  const execution = input.work as Execution;
-  execution.attach(sendBack, input.attempt);
-  return () => {
-    // The runner aborts with the task's own error right after the transition; give it that turn.
-    // Work that settled (a completed or failed attempt) needs no abort, and no error is built for it.
-    queueMicrotask(() => {
-      if (!execution.isSettled) execution.abort(new TaskCancelledError(execution.taskId, 'the task left running'));
-    });
-  };
-});

@@ -24,8 +24,9 @@ export interface ExecuteInput {
 }
 
 /**
- * The default `execute` actor: it never settles. The runner provides the real one (see
- * `src/actors/run-function.ts`); tests provide their own with `taskMachine.provide()`.
+ * The default `execute` actor: it never settles. Give `taskMachine` real work with
+ * `taskMachine.provide()`; the runner's own task actors use the execute-less machine and attach
+ * the work themselves (see the task driver).
  */
 const idleWork = fromCallback<TaskMachineEvent, ExecuteInput>(() => undefined);
 

@@ -1,8 +1,7 @@
-import { createActor } from 'xstate';
 import { describe, expect, it, vi } from 'vitest';
-import { TaskFailedError, taskMachine } from '../../src/index.js';
+import { TaskFailedError } from '../../src/index.js';
 import type { TaskMachineEvent } from '../../src/index.js';
-import { Execution, runFunctionLogic } from '../../src/actors/run-function.js';
+import { Execution } from '../../src/actors/run-function.js';
 import { deferred, flushMicrotasks } from '../helpers/tasks.js';
 
 const now = () => 123;
@@ -122,30 +121,5 @@ describe('Execution', () => {
     expect(ctx.signal.aborted).toBe(true);
     expect(ctx.signal.reason).toBe('why');
     gate.resolve();
-  });
-});
-
-describe('runFunctionLogic', () => {
-  it('runs the work as the task actor’s execute child and aborts it when the task is cancelled', async () => {
-    let signal!: AbortSignal;
-    const execution = new Execution(
-      't1',
-      (ctx: { signal: AbortSignal }) => {
-        signal = ctx.signal;
-        return new Promise(() => undefined);
-      },
-      [],
-      now,
-    );
-    const machine = taskMachine.provide({ actors: { execute: runFunctionLogic } });
-    const actor = createActor(machine, {
-      input: { taskId: 't1', name: 'n', timeout: undefined, metadata: {}, createdAt: 0, work: execution },
-    }).start();
-    actor.send({ type: 'start', at: 0 });
-    expect(signal.aborted).toBe(false);
-    actor.send({ type: 'cancel', at: 1 });
-    await flushMicrotasks();
-    expect(signal.aborted).toBe(true);
-    expect(actor.getSnapshot().value).toBe('cancelled');
   });
 });

@@ -1,11 +1,11 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createWebSocketInspector } from '@statelyai/inspect';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { createActor, sendTo, setup, waitFor } from 'xstate';
 import type { ActorRefFrom, AnyActorRef, InspectionEvent } from 'xstate';
-import { BackgroundRunner, backgroundRunnerLogic } from '../../src/index.js';
+import { BackgroundRunner, backgroundRunnerLogic, TaskCancelledError } from '../../src/index.js';
 import type { BackgroundTask, RunnerLogicEmitted, TaskContext } from '../../src/index.js';
 
 describe('the inspect option', () => {
@@ -75,6 +75,22 @@ describe('the inspect option with a long queue', () => {
     expect(values(queued)).toEqual(['pending', 'running', 'completed']);
     expect(values(dropped)).toEqual(['pending', 'cancelled']);
     expect(events.filter((e) => e.type === '@xstate.actor' && (e.actorRef as AnyActorRef).id === dropped.id)).toHaveLength(1);
+  });
+
+  it('aborts the work of a task that has an actor when it is cancelled, with the TaskCancelledError', async () => {
+    const runner = new BackgroundRunner({ inspect: () => undefined });
+    let signal: AbortSignal | undefined;
+    const task = await runner.submit((ctx: TaskContext) => {
+      signal = ctx.signal;
+      return new Promise(() => undefined);
+    });
+    await vi.waitFor(() => expect(signal).toBeDefined());
+    expect(task.actor.getSnapshot().value).toBe('running');
+    expect(await runner.cancelTask(task.id, 'enough')).toBe(true);
+    expect(signal!.aborted).toBe(true);
+    expect(signal!.reason).toBeInstanceOf(TaskCancelledError);
+    expect(task.actor.getSnapshot().value).toBe('cancelled');
+    await runner.stop();
   });
 
   it('makes one actor per task: the work is not a second, invoked actor', async () => {
