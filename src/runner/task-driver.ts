@@ -223,7 +223,7 @@ export class TaskDriver implements SupervisorRequests {
     }
 
     if (status === 'retrying') {
-      if (!driven && task._status === 'retrying') this.#enter(task, status, context, false);
+      if (task._status === 'retrying') this.#enter(task, status, context, driven);
       this.#emitter.emit('retrying', { task, error: context.error!, attempt: context.attempt, delayMs: taskTimers.retry.delay(context) });
       return;
     }
