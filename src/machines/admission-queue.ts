@@ -8,7 +8,12 @@ import type { TaskId } from '../types.js';
 // only code that changes the queue structures (the supervisor machine's actions and its in-place
 // path both call them); the machine itself owns only modes and timers.
 
-/** A task waiting for a slot. `seq` is given by the supervisor (FIFO within a priority). */
+/**
+ * A task as the supervisor knows it, from its submission until its removal: the runner gives the
+ * same object in every fact about the task (submitted, returned, withdrawn, settled) and gets it
+ * back in `admit` and `remove`, so neither side looks a task up by id. `seq` is given by the
+ * supervisor (FIFO within a priority).
+ */
 export interface QueuedTask {
   readonly taskId: TaskId;
   /** Higher first. */
@@ -16,6 +21,14 @@ export interface QueuedTask {
   /** The rate-limit group (e.g. a provider), if any. */
   readonly group: string | undefined;
   seq: number;
+  /**
+   * Where the entry is, written by the queue: `queued` (waiting), `admitted` (given a slot) or
+   * `withdrawn` (its task ended before it was admitted; skipped when the queue reaches it). Absent
+   * on an entry the queue has not seen yet.
+   */
+  state?: 'queued' | 'admitted' | 'withdrawn' | undefined;
+  /** When the task finished, once it has (epoch ms, for cleanup); written by the queue. */
+  finishedAt?: number | undefined;
 }
 
 /**
@@ -31,12 +44,16 @@ export interface AdmissionState {
   readonly maxFinishedTasks: number;
   /** One priority queue per rate-limit group (`''` for tasks without a group). */
   readonly queues: Map<string, PriorityQueue<QueuedTask>>;
-  /** The ids still waiting for a slot. Withdrawn ids stay in `queues` and are skipped when reached. */
-  readonly pending: Set<TaskId>;
+  /**
+   * How many entries still wait for a slot (`size`; updated in place like the queues). Withdrawn
+   * entries stay in `queues`, marked, and are dropped when reached: a count and a mark on the entry
+   * cost no hashing, where a set of waiting ids cost two hash operations per task.
+   */
+  readonly pending: { size: number };
   /** How many admitted tasks have not settled. */
   readonly running: number;
-  /** Finished tasks awaiting removal, oldest first (they finish in time order). */
-  readonly finished: Fifo<{ readonly taskId: TaskId; readonly at: number }>;
+  /** Finished tasks awaiting removal, oldest first (they finish in time order; see `finishedAt`). */
+  readonly finished: Fifo<QueuedTask>;
   /** The time of the last event, epoch ms: the machine's only notion of now. */
   readonly now: number;
   /** The next `seq` to give. */
@@ -59,8 +76,13 @@ export interface SyncFacts {
    * and their slots freed.
    */
   readonly returned?: readonly QueuedTask[] | undefined;
-  readonly withdrawn: readonly TaskId[];
-  readonly settled: readonly TaskId[];
+  /**
+   * Tasks that ended without a slot (cancelled while queued, or found finished): their entries, as
+   * submitted. A waiting entry is never admitted after this; every one goes to cleanup.
+   */
+  readonly withdrawn: readonly QueuedTask[];
+  /** Tasks that ended after being admitted: their slots are free. */
+  readonly settled: readonly QueuedTask[];
   readonly at: number;
 }
 
@@ -70,9 +92,9 @@ export const SWEEP_ID = 'supervisor.sweep';
 export const TICK_ID = 'supervisor.tick';
 
 /** @internal The first queued task not withdrawn, dropping withdrawn ones on the way. */
-function liveHead(queue: PriorityQueue<QueuedTask>, pending: Set<TaskId>): QueuedTask | undefined {
+function liveHead(queue: PriorityQueue<QueuedTask>): QueuedTask | undefined {
   let head = queue.peek();
-  while (head !== undefined && !pending.has(head.taskId)) {
+  while (head !== undefined && head.state !== 'queued') {
     queue.shift();
     head = queue.peek();
   }
@@ -84,7 +106,7 @@ export const later = (context: AdmissionState, at: number) => Math.max(context.n
 
 /** The part of xstate's `enqueue` the functions below use: how they ask for effects. */
 export interface AdmissionEffects {
-  emit(event: { type: 'admit'; taskIds: TaskId[] } | { type: 'remove'; taskIds: TaskId[] }): void;
+  emit(event: { type: 'admit'; tasks: QueuedTask[] } | { type: 'remove'; tasks: QueuedTask[] }): void;
   raise(event: { type: 'sweep' } | { type: 'tick'; at: number }, options: { id: string; delay: number }): void;
   cancel(id: string): void;
 }
@@ -102,35 +124,46 @@ export function record(
   let seq = context.seq;
   for (const entry of event.submitted) {
     entry.seq = seq++;
+    entry.state = 'queued';
     const key = entry.group ?? '';
     let queue = queues.get(key);
     if (!queue) queues.set(key, (queue = new PriorityQueue<QueuedTask>()));
     queue.push(entry);
-    pending.add(entry.taskId);
   }
+  pending.size += event.submitted.length;
   const returned = event.returned ?? [];
   for (const entry of returned) {
     const key = entry.group ?? '';
     let queue = queues.get(key);
     if (!queue) queues.set(key, (queue = new PriorityQueue<QueuedTask>()));
     queue.push(entry); // keeps its `seq`, so it goes back to its place
-    pending.add(entry.taskId);
+    entry.state = 'queued';
+    pending.size += 1;
   }
-  for (const taskId of event.withdrawn) pending.delete(taskId);
+  for (const entry of event.withdrawn) {
+    if (entry.state === 'queued') pending.size -= 1;
+    entry.state = 'withdrawn';
+  }
   if (context.autoCleanup && event.withdrawn.length + event.settled.length > 0) {
     if (context.cleanupDelay === 0 || context.maxFinishedTasks === 0) {
       // Nothing to wait for, so no timer: remove them now. (A timer would also let finished tasks
       // pile up under a producer that never yields to the event loop.)
-      effects.emit({ type: 'remove', taskIds: [...event.withdrawn, ...event.settled] });
+      effects.emit({ type: 'remove', tasks: [...event.withdrawn, ...event.settled] });
     } else {
       const hadFinished = finished.size > 0;
-      for (const taskId of event.withdrawn) finished.push({ taskId, at: event.at });
-      for (const taskId of event.settled) finished.push({ taskId, at: event.at });
+      for (const entry of event.withdrawn) {
+        entry.finishedAt = event.at;
+        finished.push(entry);
+      }
+      for (const entry of event.settled) {
+        entry.finishedAt = event.at;
+        finished.push(entry);
+      }
       if (finished.size > context.maxFinishedTasks) {
         // Over the cap: the oldest finished go now, before their delay is up.
-        const removed: TaskId[] = [];
-        while (finished.size > context.maxFinishedTasks) removed.push(finished.shift()!.taskId);
-        effects.emit({ type: 'remove', taskIds: removed });
+        const removed: QueuedTask[] = [];
+        while (finished.size > context.maxFinishedTasks) removed.push(finished.shift()!);
+        effects.emit({ type: 'remove', tasks: removed });
       }
       // One timer for all finished tasks: arm it when the first one arrives.
       if (!hadFinished) effects.raise({ type: 'sweep' }, { id: SWEEP_ID, delay: context.cleanupDelay });
@@ -154,7 +187,7 @@ export function admit(
   const { queues, pending, rateWindow, groupRateLimit, groupWindows } = context;
   const runningBefore = running;
   let wakeAt: number | undefined;
-  const admitted: TaskId[] = [];
+  const admitted: QueuedTask[] = [];
   while (running < context.maxConcurrentTasks && pending.size > 0) {
     if (rateWindow && !rateWindow.allows(now)) {
       wakeAt = rateWindow.freesAt(now);
@@ -166,10 +199,10 @@ export function admit(
     let best: QueuedTask | undefined;
     let bestKey = '';
     if (queues.size === 1) {
-      best = liveHead(queues.get('')!, pending);
+      best = liveHead(queues.get('')!);
     } else {
       for (const [key, queue] of queues) {
-        const head = liveHead(queue, pending);
+        const head = liveHead(queue);
         if (head === undefined) {
           if (key !== '') queues.delete(key);
           continue;
@@ -189,9 +222,10 @@ export function admit(
     const bestQueue = best === undefined ? undefined : queues.get(bestKey);
     if (best === undefined || bestQueue === undefined) break;
     bestQueue.shift();
-    pending.delete(best.taskId);
+    best.state = 'admitted';
+    pending.size -= 1;
     running += 1;
-    admitted.push(best.taskId);
+    admitted.push(best);
     rateWindow?.record(now);
     if (bestKey !== '' && groupRateLimit) {
       let window = groupWindows.get(bestKey);
@@ -206,7 +240,7 @@ export function admit(
     effects.raise({ type: 'tick', at: wakeAt }, { id: TICK_ID, delay: Math.max(0, wakeAt - now) });
     changes = { running, wakeAt };
   }
-  if (admitted.length > 0) effects.emit({ type: 'admit', taskIds: admitted });
+  if (admitted.length > 0) effects.emit({ type: 'admit', tasks: admitted });
   return changes;
 }
 
@@ -226,9 +260,9 @@ export function createAdmissionState(input: {
     cleanupDelay: input.cleanupDelay,
     maxFinishedTasks: input.maxFinishedTasks ?? Number.POSITIVE_INFINITY,
     queues: new Map([['', new PriorityQueue<QueuedTask>()]]),
-    pending: new Set<TaskId>(),
+    pending: { size: 0 },
     running: 0,
-    finished: new Fifo<{ taskId: TaskId; at: number }>(),
+    finished: new Fifo<QueuedTask>(),
     now: input.now,
     seq: 0,
     rateWindow: input.rateLimit ? new RateWindow(input.rateLimit) : undefined,

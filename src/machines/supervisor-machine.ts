@@ -1,6 +1,5 @@
 import { assign, enqueueActions, setup } from 'xstate';
 import type { ActorRefFrom } from 'xstate';
-import type { TaskId } from '../types.js';
 import { admit, createAdmissionState, later, record, SWEEP_ID, TICK_ID } from './admission-queue.js';
 import type { AdmissionEffects, AdmissionState, QueuedTask } from './admission-queue.js';
 import type { RateLimit } from './rate-window.js';
@@ -51,8 +50,10 @@ export type SupervisorEvent =
        * lowered its concurrency): queued again with their `seq`, and their slots freed.
        */
       returned?: readonly QueuedTask[];
-      withdrawn: readonly TaskId[];
-      settled: readonly TaskId[];
+      /** The entries of tasks that ended without a slot (see `SyncFacts`). */
+      withdrawn: readonly QueuedTask[];
+      /** The entries of tasks that ended after being admitted: their slots are free. */
+      settled: readonly QueuedTask[];
       at: number;
     }
   | { type: 'pause'; at: number }
@@ -66,7 +67,8 @@ export type SupervisorEvent =
   | { type: 'drainTimeout' };
 
 /** What the supervisor asks the runner to do. */
-export type SupervisorEmitted = { type: 'admit'; taskIds: TaskId[] } | { type: 'remove'; taskIds: TaskId[] } | { type: 'drainTimedOut' };
+export type SupervisorEmitted =
+  { type: 'admit'; tasks: QueuedTask[] } | { type: 'remove'; tasks: QueuedTask[] } | { type: 'drainTimedOut' };
 
 /** The supervisor's snapshot, as the in-place path below reads it. */
 interface SupervisorSnapshotLike {
@@ -77,8 +79,8 @@ interface SupervisorSnapshotLike {
 
 /** @internal What the supervisor emits, as plain callbacks (the runner's handlers for `admit` and `remove`). */
 export interface SupervisorOutbox {
-  admit(taskIds: TaskId[]): void;
-  remove(taskIds: TaskId[]): void;
+  admit(tasks: QueuedTask[]): void;
+  remove(tasks: QueuedTask[]): void;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -108,12 +110,12 @@ export function syncInPlace(
   if (context.rateWindow !== undefined || context.groupRateLimit !== undefined) return false;
   const finishing = event.withdrawn.length + event.settled.length > 0;
   if (finishing && context.autoCleanup && context.cleanupDelay > 0 && context.finished.size === 0) return false;
-  let admitted: TaskId[] | undefined;
-  let removed: TaskId[] | undefined;
+  let admitted: QueuedTask[] | undefined;
+  let removed: QueuedTask[] | undefined;
   const enqueue: AdmissionEffects = {
     emit(emitted) {
-      if (emitted.type === 'admit') admitted = emitted.taskIds;
-      else if (emitted.type === 'remove') removed = emitted.taskIds;
+      if (emitted.type === 'admit') admitted = emitted.tasks;
+      else if (emitted.type === 'remove') removed = emitted.tasks;
     },
     raise() {
       throw new Error('tasklane internal error: the supervisor raised an event on its in-place path');
@@ -156,7 +158,7 @@ export const supervisorMachine = setup({
     // Until the oldest finished task has been visible for `cleanupDelay` ms.
     untilOldestExpires: ({ context }) => {
       const oldest = context.finished.peek();
-      return oldest === undefined ? 0 : Math.max(0, oldest.at + context.cleanupDelay - context.now);
+      return oldest === undefined ? 0 : Math.max(0, (oldest.finishedAt ?? 0) + context.cleanupDelay - context.now);
     },
   },
   actions: {
@@ -180,15 +182,15 @@ export const supervisorMachine = setup({
       const oldest = finished.peek();
       if (oldest === undefined) return;
       // This event was scheduled for the moment the oldest entry expires.
-      const now = Math.max(context.now, oldest.at + cleanupDelay);
-      const removed: TaskId[] = [];
-      for (let next = finished.peek(); next !== undefined && next.at + cleanupDelay <= now; next = finished.peek()) {
+      const now = Math.max(context.now, (oldest.finishedAt ?? 0) + cleanupDelay);
+      const removed: QueuedTask[] = [];
+      for (let next = finished.peek(); next !== undefined && (next.finishedAt ?? 0) + cleanupDelay <= now; next = finished.peek()) {
         finished.shift();
-        removed.push(next.taskId);
+        removed.push(next);
       }
       enqueue.assign({ now });
       if (finished.size > 0) enqueue.raise({ type: 'sweep' }, { id: SWEEP_ID, delay: 'untilOldestExpires' });
-      enqueue.emit({ type: 'remove', taskIds: removed });
+      enqueue.emit({ type: 'remove', tasks: removed });
     }),
     noteTime: assign(({ context, event }) => ('at' in event ? { now: later(context, event.at) } : {})),
     clearWake: assign({ wakeAt: undefined }),
@@ -206,7 +208,7 @@ export const supervisorMachine = setup({
       enqueue.cancel(DRAIN_ID);
     }),
     clearQueues: ({ context }) => {
-      context.pending.clear();
+      context.pending.size = 0;
       context.queues.clear();
       context.finished.clear();
     },

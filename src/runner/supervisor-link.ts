@@ -1,7 +1,6 @@
 import { createActor } from 'xstate';
 import { supervisorMachine, syncInPlace } from '../machines/supervisor-machine.js';
 import type { QueuedTask, SupervisorActor, SupervisorOutbox } from '../machines/supervisor-machine.js';
-import type { TaskId } from '../types.js';
 import type { ErrorSource } from './events.js';
 import type { ResolvedConfig } from './options.js';
 
@@ -10,8 +9,8 @@ interface Batch {
   readonly type: 'sync';
   readonly submitted: QueuedTask[];
   readonly returned: QueuedTask[];
-  readonly withdrawn: TaskId[];
-  readonly settled: TaskId[];
+  readonly withdrawn: QueuedTask[];
+  readonly settled: QueuedTask[];
   at: number;
 }
 
@@ -89,8 +88,8 @@ export class SupervisorLink {
       inspect: config.inspect,
     });
     this.#observed = config.inspect !== undefined;
-    this.actor.on('admit', ({ taskIds }) => requests.admit(taskIds));
-    this.actor.on('remove', ({ taskIds }) => requests.remove(taskIds));
+    this.actor.on('admit', ({ tasks }) => requests.admit(tasks));
+    this.actor.on('remove', ({ tasks }) => requests.remove(tasks));
     this.actor.on('drainTimedOut', () => requests.drainTimedOut());
     this.actor.start();
   }
@@ -108,9 +107,17 @@ export class SupervisorLink {
     this.#open()?.returned.push(entry);
   }
 
-  /** A task ended while pending (`withdrawn`) or after being admitted (`settled`). */
-  tell(kind: 'withdrawn' | 'settled', taskId: TaskId): void {
-    this.#open()?.[kind].push(taskId);
+  /** A task ended after being admitted: its slot is free. */
+  settled(entry: QueuedTask): void {
+    this.#open()?.settled.push(entry);
+  }
+
+  /**
+   * A task ended without a slot: cancelled while queued (`entry` is the one it was submitted with),
+   * or known only as finished (a fresh entry).
+   */
+  withdrawn(entry: QueuedTask): void {
+    this.#open()?.withdrawn.push(entry);
   }
 
   /** Sends a command (after what is batched, so it applies to every task submitted before it). */

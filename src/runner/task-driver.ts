@@ -17,6 +17,7 @@ import type { TaskRegistry } from './registry.js';
 import type { StoreSync } from './store-sync.js';
 import { unref } from './supervisor-link.js';
 import type { SupervisorLink, SupervisorRequests } from './supervisor-link.js';
+import type { QueuedTask } from '../machines/admission-queue.js';
 import type { TaskTable } from './task-table.js';
 import { createSnapshotSource } from './task-snapshot.js';
 
@@ -81,6 +82,8 @@ export class TaskDriver implements SupervisorRequests {
 
   /** Makes a new pending task known to the runner and queues it. */
   enqueue(task: BackgroundTask, priority: number, group: string | undefined, cause: 'submit' | 'restore'): void {
+    // The entry exists before any listener runs: one that cancels the task withdraws this entry.
+    const entry = (task._entry = new TaskEntry(task, priority, group));
     this.#table.add(task);
     this.registry?.trigger.upsert({ summary: task._summary() });
     this.#table.active += 1;
@@ -88,8 +91,9 @@ export class TaskDriver implements SupervisorRequests {
     if (!this.#keepAlive.holding) this.holdProcess();
     this.announceCreated(task, cause);
     if (this.#emitter.listens('submitted')) this.#emitter.emit('submitted', { task });
-    // Kept on the task, so an admission that is not started can be given back in its place.
-    this.link.submitted((task._queued = { taskId: task.id, priority, group, seq: 0 }));
+    // The supervisor takes facts in order within a batch (submitted before withdrawn), so a task
+    // cancelled by a listener above is queued and dropped in the same step.
+    this.link.submitted(entry);
   }
 
   /**
@@ -116,7 +120,7 @@ export class TaskDriver implements SupervisorRequests {
     this.#table.add(task);
     this.registry?.trigger.upsert({ summary: task._summary() });
     // Known to the supervisor only as finished, so cleanup removes it after `cleanupDelay`.
-    this.link.tell('withdrawn', task.id);
+    this.link.withdrawn((task._entry = new TaskEntry(task, 0, undefined)));
     this.announceCreated(task, 'restore');
   }
 
@@ -186,7 +190,6 @@ export class TaskDriver implements SupervisorRequests {
     // Leave the old state: undo its effects.
     if (previous === 'pending') {
       this.#table.pending -= 1;
-      task._queued = undefined; // only a pending task's admission can be given back
       if (!this.#keepAlive.holding) this.holdProcess(); // a paused runner's task started (a retry, say)
     }
     if (task._timer !== undefined) {
@@ -240,8 +243,10 @@ export class TaskDriver implements SupervisorRequests {
       else this.#emitter.emit('cancelled', { task });
     }
     // A remote task never held a slot here: the supervisor only schedules its cleanup.
-    if (previous === 'pending' || context.work instanceof RemoteWork) this.link.tell('withdrawn', task.id);
-    else this.link.tell('settled', task.id);
+    // A remote task never held a slot here (nor an entry): the supervisor only schedules its cleanup.
+    if (context.work instanceof RemoteWork) this.link.withdrawn((task._entry ??= new TaskEntry(task, 0, undefined)));
+    else if (previous === 'pending') this.link.withdrawn(task._entry!);
+    else this.link.settled(task._entry!);
     this.#table.active -= 1;
     if (this.#table.active === this.#table.pending) this.holdProcess();
     if (this.#table.active === 0) this.#idle();
@@ -304,35 +309,33 @@ export class TaskDriver implements SupervisorRequests {
    * concurrency: what they ask holds for every start after the call, so the rest of the batch goes
    * back to the queue, in its place.
    */
-  admit(taskIds: TaskId[]): void {
+  admit(entries: QueuedTask[]): void {
     // One clock read for the batch: every task admitted together starts at the same time.
     const at = this.#config.clock.now();
     // Running before this batch, as the supervisor counts (it already counts the batch).
-    const before = this.link.running - taskIds.length;
-    for (let i = 0; i < taskIds.length; i += 1) {
+    const before = this.link.running - entries.length;
+    for (let i = 0; i < entries.length; i += 1) {
       if (i > 0 && this.link.holdsBack(before + i)) {
-        this.#giveBack(taskIds, i);
+        this.#giveBack(entries, i);
         return;
       }
-      const taskId = taskIds[i]!;
-      const task = this.#table.get(taskId);
-      if (task?.status === 'pending') {
+      const entry = entries[i] as TaskEntry;
+      const task = entry.task;
+      if (task.status === 'pending') {
         this.dispatch(task, { type: 'start', at });
       } else {
         // Cancelled while the supervisor was admitting it: give the slot back.
-        this.link.tell('settled', taskId);
+        this.link.settled(entry);
       }
     }
   }
 
-  /** Returns the admissions of `taskIds` from `from` on to the supervisor, unstarted. */
-  #giveBack(taskIds: readonly TaskId[], from: number): void {
-    for (let i = from; i < taskIds.length; i += 1) {
-      const taskId = taskIds[i]!;
-      const task = this.#table.get(taskId);
-      const entry = task?._queued;
-      if (task?.status === 'pending' && entry !== undefined) this.link.giveBack(entry);
-      else this.link.tell('settled', taskId); // cancelled meanwhile: free its slot, as `admit` does
+  /** Returns the admissions of `entries` from `from` on to the supervisor, unstarted. */
+  #giveBack(entries: readonly QueuedTask[], from: number): void {
+    for (let i = from; i < entries.length; i += 1) {
+      const entry = entries[i] as TaskEntry;
+      if (entry.task.status === 'pending') this.link.giveBack(entry);
+      else this.link.settled(entry); // cancelled meanwhile: free its slot, as `admit` does
     }
   }
 
@@ -355,20 +358,18 @@ export class TaskDriver implements SupervisorRequests {
   }
 
   /** The supervisor's cleanup: forget finished tasks. */
-  remove(taskIds: TaskId[]): void {
-    for (const taskId of taskIds) this.forget(taskId);
+  remove(entries: QueuedTask[]): void {
+    for (const entry of entries) this.forget((entry as TaskEntry).task);
   }
 
   drainTimedOut(): void {
     for (const task of this.#table.all()) if (!task.isCompleted) this.cancel(task, 'the drain timeout passed');
   }
 
-  /** Forgets a finished task (a no-op for an active one). */
-  forget(taskId: TaskId): boolean {
-    const task = this.#table.get(taskId);
-    if (!task?.isCompleted) return false;
-    this.#table.delete(taskId);
-    this.registry?.trigger.remove({ taskId });
+  /** Forgets a finished task (a no-op for an active one, or one already forgotten). */
+  forget(task: BackgroundTask): boolean {
+    if (!task.isCompleted || !this.#table.delete(task)) return false;
+    this.registry?.trigger.remove({ taskId: task.id });
     // A task actor in a final state has already stopped and left the actor system by itself.
     return true;
   }
@@ -422,6 +423,37 @@ export class TaskDriver implements SupervisorRequests {
     });
     actor.start();
     return actor;
+  }
+}
+
+/**
+ * @internal
+ * A task's entry in the supervisor's queue and cleanup list, kept for the task's life: the
+ * supervisor hands it back in `admit` and `remove`, and it leads to the task without a lookup by
+ * id. The task is held privately, so an inspector that serialises the supervisor's events sees the
+ * entry's own fields only.
+ */
+export class TaskEntry implements QueuedTask {
+  declare readonly taskId: TaskId;
+  declare readonly priority: number;
+  declare readonly group: string | undefined;
+  declare seq: number;
+  declare state: QueuedTask['state'];
+  declare finishedAt: number | undefined;
+  readonly #task: BackgroundTask;
+
+  constructor(task: BackgroundTask, priority: number, group: string | undefined) {
+    this.taskId = task.id;
+    this.priority = priority;
+    this.group = group;
+    this.seq = 0;
+    this.state = undefined;
+    this.finishedAt = undefined;
+    this.#task = task;
+  }
+
+  get task(): BackgroundTask {
+    return this.#task;
   }
 }
 

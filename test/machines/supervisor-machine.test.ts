@@ -1,7 +1,7 @@
 import { createActor, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { supervisorMachine } from '../../src/index.js';
-import type { QueuedTask, SupervisorEvent } from '../../src/index.js';
+import type { QueuedTask } from '../../src/index.js';
 
 const q = (...ids: string[]): QueuedTask[] => ids.map((taskId) => ({ taskId, priority: 0, group: undefined, seq: 0 }));
 
@@ -13,11 +13,22 @@ function start(options: { maxConcurrentTasks?: number; autoCleanup?: boolean; cl
   });
   const admitted: string[] = [];
   const removed: string[] = [];
-  actor.on('admit', ({ taskIds }) => admitted.push(...taskIds));
-  actor.on('remove', ({ taskIds }) => removed.push(...taskIds));
+  actor.on('admit', ({ tasks }) => admitted.push(...tasks.map((entry) => entry.taskId)));
+  actor.on('remove', ({ tasks }) => removed.push(...tasks.map((entry) => entry.taskId)));
   actor.start();
-  const sync = (event: Partial<Omit<Extract<SupervisorEvent, { type: 'sync' }>, 'type'>>) =>
-    actor.send({ type: 'sync', submitted: q(), withdrawn: [], settled: [], at: clock.now(), ...event });
+  // Facts name a task by the entry it was submitted with, as the runner does; here by its id.
+  const entries = new Map<string, QueuedTask>();
+  const sync = (event: { submitted?: QueuedTask[]; withdrawn?: (string | QueuedTask)[]; settled?: string[] }) => {
+    for (const entry of event.submitted ?? []) entries.set(entry.taskId, entry);
+    const entryOf = (task: string | QueuedTask) => (typeof task === 'string' ? entries.get(task)! : task);
+    actor.send({
+      type: 'sync',
+      submitted: event.submitted ?? [],
+      withdrawn: (event.withdrawn ?? []).map(entryOf),
+      settled: (event.settled ?? []).map(entryOf),
+      at: clock.now(),
+    });
+  };
   return { actor, clock, admitted, removed, sync };
 }
 
@@ -36,15 +47,17 @@ describe('supervisorMachine', () => {
 
   it('never admits a task withdrawn while it waited', () => {
     const { admitted, sync } = start({ maxConcurrentTasks: 1 });
-    sync({ submitted: q('a', 'b', 'c') });
-    sync({ withdrawn: ['b'] });
+    const entries = q('a', 'b', 'c');
+    sync({ submitted: entries });
+    sync({ withdrawn: [entries[1]!] }); // the entry the task was submitted with
     sync({ settled: ['a'] });
     expect(admitted).toEqual(['a', 'c']);
   });
 
   it('handles a task submitted and withdrawn in the same batch', () => {
     const { admitted, sync, actor } = start({ maxConcurrentTasks: 1 });
-    sync({ submitted: q('a', 'b'), withdrawn: ['a'] });
+    const entries = q('a', 'b');
+    sync({ submitted: entries, withdrawn: [entries[0]!] });
     expect(admitted).toEqual(['b']);
     expect(actor.getSnapshot().context.pending.size).toBe(0);
   });
@@ -81,9 +94,9 @@ describe('supervisorMachine', () => {
         input: { maxConcurrentTasks: 1_000, autoCleanup: true, cleanupDelay: 500, now: 0 },
         clock: counting,
       }).start();
-      const ids = Array.from({ length: 1_000 }, (_, i) => `t${i}`);
-      actor.send({ type: 'sync', submitted: q(...ids), withdrawn: [], settled: [], at: 0 });
-      for (const id of ids) actor.send({ type: 'sync', submitted: q(), withdrawn: [], settled: [id], at: 0 });
+      const entries = q(...Array.from({ length: 1_000 }, (_, i) => `t${i}`));
+      actor.send({ type: 'sync', submitted: entries, withdrawn: [], settled: [], at: 0 });
+      for (const entry of entries) actor.send({ type: 'sync', submitted: q(), withdrawn: [], settled: [entry], at: 0 });
       expect(timers).toEqual([500]);
     });
   });

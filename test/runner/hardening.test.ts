@@ -217,6 +217,23 @@ describe('control calls from a started listener', () => {
     expect(tasks.map((task) => task.status)).toEqual(['completed', 'cancelled', 'completed']);
     await runner.stop();
   });
+
+  // Found by the fuzz test (seed -848599279): the task was cancelled before its queue entry existed.
+  it('drops a task a submitted listener cancelled, and keeps serving the rest', async () => {
+    const runner = new BackgroundRunner({ maxConcurrentTasks: 1 });
+    const ran: number[] = [];
+    runner.on('submitted', ({ task }) => {
+      if (task.name === 'cancel-me') void task.cancel('not wanted');
+    });
+    const dropped = await runner.submit(() => ran.push(1), { name: 'cancel-me' });
+    const kept = await runner.submit(() => ran.push(2));
+    expect(dropped.status).toBe('cancelled');
+    await expect(kept.wait()).resolves.toBe(1);
+    await runner.onIdle();
+    expect(ran).toEqual([2]);
+    expect(runner.supervisor.getSnapshot().context.pending.size).toBe(0);
+    await runner.stop();
+  });
 });
 
 describe('values that throw', () => {

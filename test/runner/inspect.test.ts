@@ -38,10 +38,10 @@ describe('the inspect option', () => {
         (e): e is Extract<InspectionEvent, { type: '@xstate.event' }> =>
           e.type === '@xstate.event' && (e.actorRef as AnyActorRef).id === 'supervisor',
       )
-      .map((e) => e.event as { type: string; settled?: string[] });
+      .map((e) => e.event as { type: string; settled?: { taskId: string }[] });
     // Every fact reaches the supervisor as an event the inspector sees: with an inspector attached
     // nothing takes the in-place path, including the settle of each task.
-    const settled = received.filter((e) => e.type === 'sync').flatMap((e) => e.settled ?? []);
+    const settled = received.filter((e) => e.type === 'sync').flatMap((e) => (e.settled ?? []).map((entry) => entry.taskId));
     expect(settled).toEqual([a.id, b.id]);
   });
 });

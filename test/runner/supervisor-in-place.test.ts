@@ -19,7 +19,9 @@ const input = (over: Partial<SupervisorInput> = {}): SupervisorInput => ({
 });
 
 const queued = (taskId: string) => ({ taskId, priority: 0, group: undefined, seq: 0 });
-const sync = (over: { submitted?: ReturnType<typeof queued>[]; withdrawn?: string[]; settled?: string[]; at?: number }) => ({
+type Entry = ReturnType<typeof queued>;
+// Facts name a task by the entry it was submitted with, as the runner does.
+const sync = (over: { submitted?: Entry[]; withdrawn?: Entry[]; settled?: Entry[]; at?: number }) => ({
   type: 'sync' as const,
   submitted: over.submitted ?? [],
   withdrawn: over.withdrawn ?? [],
@@ -29,7 +31,8 @@ const sync = (over: { submitted?: ReturnType<typeof queued>[]; withdrawn?: strin
 
 function recorder(): SupervisorOutbox & { log: string[] } {
   const log: string[] = [];
-  return { log, admit: (ids) => log.push(`admit ${ids.join(',')}`), remove: (ids) => log.push(`remove ${ids.join(',')}`) };
+  const ids = (tasks: { taskId: string }[]) => tasks.map((entry) => entry.taskId).join(',');
+  return { log, admit: (tasks) => log.push(`admit ${ids(tasks)}`), remove: (tasks) => log.push(`remove ${ids(tasks)}`) };
 }
 
 describe('syncInPlace (the supervisor’s sync without an xstate macrostep)', () => {
@@ -37,17 +40,23 @@ describe('syncInPlace (the supervisor’s sync without an xstate macrostep)', ()
     const direct = createActor(supervisorMachine, { input: input() }).start();
     const machine = createActor(supervisorMachine, { input: input() }).start();
     const viaMachine: string[] = [];
-    machine.on('admit', ({ taskIds }) => viaMachine.push(`admit ${taskIds.join(',')}`));
-    machine.on('remove', ({ taskIds }) => viaMachine.push(`remove ${taskIds.join(',')}`));
+    const ids = (tasks: { taskId: string }[]) => tasks.map((entry) => entry.taskId).join(',');
+    machine.on('admit', ({ tasks }) => viaMachine.push(`admit ${ids(tasks)}`));
+    machine.on('remove', ({ tasks }) => viaMachine.push(`remove ${ids(tasks)}`));
     const outbox = recorder();
-    const events = [
-      sync({ submitted: ['a', 'b', 'c', 'd'].map(queued), at: 5 }),
-      sync({ settled: ['a'], withdrawn: ['c'], at: 9 }),
-      sync({ settled: ['b', 'd'], at: 12 }),
-    ];
-    for (const event of events) {
-      expect(syncInPlace(direct.getSnapshot(), structuredClone(event), outbox)).toBe(true);
-      machine.send(structuredClone(event));
+    // Each side gets its own entries (the queue marks them), withdrawn as the same objects it was given.
+    const events = () => {
+      const entries = ['a', 'b', 'c', 'd'].map(queued);
+      return [
+        sync({ submitted: entries, at: 5 }),
+        sync({ settled: [entries[0]!], withdrawn: [entries[2]!], at: 9 }),
+        sync({ settled: [entries[1]!, entries[3]!], at: 12 }),
+      ];
+    };
+    const [forDirect, forMachine] = [events(), events()];
+    for (let i = 0; i < forDirect.length; i += 1) {
+      expect(syncInPlace(direct.getSnapshot(), forDirect[i]!, outbox)).toBe(true);
+      machine.send(forMachine[i]!);
     }
     expect(outbox.log).toEqual(['admit a,b', 'remove c,a', 'admit d', 'remove b,d']);
     expect(outbox.log).toEqual(viaMachine);
@@ -69,7 +78,7 @@ describe('syncInPlace (the supervisor’s sync without an xstate macrostep)', ()
       prepare(actor);
       const before = { ...actor.getSnapshot().context };
       const outbox = recorder();
-      const event = label.startsWith('a first') ? sync({ settled: ['x'] }) : sync({ submitted: [queued('x')] });
+      const event = label.startsWith('a first') ? sync({ settled: [queued('x')] }) : sync({ submitted: [queued('x')] });
       expect(syncInPlace(actor.getSnapshot(), event, outbox), label).toBe(false);
       expect(outbox.log, label).toEqual([]);
       expect({ ...actor.getSnapshot().context }, label).toEqual(before);
@@ -81,11 +90,12 @@ describe('syncInPlace (the supervisor’s sync without an xstate macrostep)', ()
     try {
       const actor = createActor(supervisorMachine, { input: input({ cleanupDelay: 100 }) }).start();
       const removed: string[] = [];
-      actor.on('remove', ({ taskIds }) => removed.push(...taskIds));
-      actor.send(sync({ submitted: [queued('a'), queued('b')] }));
-      actor.send(sync({ settled: ['a'], at: 0 })); // arms the sweep, through the actor
+      actor.on('remove', ({ tasks }) => removed.push(...tasks.map((entry) => entry.taskId)));
+      const [a, b] = [queued('a'), queued('b')];
+      actor.send(sync({ submitted: [a, b] }));
+      actor.send(sync({ settled: [a], at: 0 })); // arms the sweep, through the actor
       vi.advanceTimersByTime(50);
-      expect(syncInPlace(actor.getSnapshot(), sync({ settled: ['b'], at: 50 }), recorder())).toBe(true);
+      expect(syncInPlace(actor.getSnapshot(), sync({ settled: [b], at: 50 }), recorder())).toBe(true);
       vi.advanceTimersByTime(50);
       expect(removed).toEqual(['a']);
       vi.advanceTimersByTime(49);
