@@ -433,7 +433,7 @@ export class TaskDriver implements SupervisorRequests {
  * id. The task is held privately, so an inspector that serialises the supervisor's events sees the
  * entry's own fields only.
  */
-export class TaskEntry implements QueuedTask {
+class TaskEntry implements QueuedTask {
   declare readonly taskId: TaskId;
   declare readonly priority: number;
   declare readonly group: string | undefined;
