@@ -94,12 +94,8 @@ export class TaskTable {
 
   /** Every task held, in submission order (a copy). */
   all(): BackgroundTask[] {
-    const all = [...this.#byId.values()];
-    const recent = this.#recent;
-    for (let i = this.#head; i < recent.length; i += 1) {
-      const task = recent[i]!;
-      if (task._slot === 1) all.push(task);
-    }
+    const all: BackgroundTask[] = [];
+    this.#each((task) => all.push(task));
     return all;
   }
 
@@ -108,18 +104,22 @@ export class TaskTable {
    * cost every task two hash operations for a list that is read rarely.
    */
   running(): BackgroundTask[] {
-    return this.all().filter((task) => task.status === 'running');
+    const running: BackgroundTask[] = [];
+    this.#each((task) => task.status === 'running' && running.push(task));
+    return running;
   }
 
   /** The pending tasks, in submission order. */
   pendingTasks(): BackgroundTask[] {
-    return this.all().filter((task) => task.status === 'pending');
+    const pending: BackgroundTask[] = [];
+    this.#each((task) => task.status === 'pending' && pending.push(task));
+    return pending;
   }
 
   /** The ids of the tasks not yet final, in submission order (a backend reconciles them after a disconnect). */
   activeIds(): TaskId[] {
     const ids: TaskId[] = [];
-    for (const task of this.all()) if (!task.isCompleted) ids.push(task.id);
+    this.#each((task) => !task.isCompleted && ids.push(task.id));
     return ids;
   }
 
@@ -127,8 +127,18 @@ export class TaskTable {
   list(status: TaskStatus | readonly TaskStatus[] | undefined): TaskRecord[] {
     const wanted = status === undefined ? undefined : new Set<TaskStatus>(typeof status === 'string' ? [status] : status);
     const records: TaskRecord[] = [];
-    for (const task of this.all()) if (!wanted || wanted.has(task.status)) records.push(task.toJSON());
+    this.#each((task) => (!wanted || wanted.has(task.status)) && records.push(task.toJSON()));
     return records;
+  }
+
+  /** Visits every task held, in submission order: the indexed ones, then the recent ones. */
+  #each(visit: (task: BackgroundTask) => unknown): void {
+    for (const task of this.#byId.values()) visit(task);
+    const recent = this.#recent;
+    for (let i = this.#head; i < recent.length; i += 1) {
+      const task = recent[i]!;
+      if (task._slot === 1) visit(task);
+    }
   }
 
   get isIdle(): boolean {
