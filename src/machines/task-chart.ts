@@ -182,20 +182,17 @@ export function initialTaskContext(input: TaskMachineInput): TaskMachineContext 
 /** A progress event's fraction: absent (keep the current one) or a number from 0 to 1. */
 const isValidFraction = (fraction: number | undefined): boolean => fraction === undefined || (fraction >= 0 && fraction <= 1);
 
-function attemptFailed(c: TaskMachineContext, error: Error, at: number, retry: boolean): TaskMachineContext {
+function attemptFailed(c: TaskMachineContext, error: Error, at: number, retry: boolean): TaskContextPatch {
   const attempts = [...c.attempts, { attempt: c.attempt, startedAt: c.attemptStartedAt ?? at, completedAt: at, error }];
-  return retry
-    ? { ...c, attempts, error, retryAt: at + backoffDelay(c.backoff, c.attempt, c.taskId) }
-    : { ...c, attempts, error, completedAt: at };
+  return retry ? { attempts, error, retryAt: at + backoffDelay(c.backoff, c.attempt, c.taskId) } : { attempts, error, completedAt: at };
 }
 
 // The timeout fires exactly `timeout` ms after the attempt started, so its time needs no clock.
 const timedOutAt = (c: TaskMachineContext): number => (c.attemptStartedAt ?? c.createdAt) + (c.timeout ?? 0);
 const timeoutError = (c: TaskMachineContext) => new TaskTimeoutError(c.taskId, c.timeout ?? 0);
 
-function started(c: TaskMachineContext, at: number): TaskMachineContext {
+function started(c: TaskMachineContext, at: number): TaskContextPatch {
   return {
-    ...c,
     startedAt: c.startedAt ?? at,
     attempt: c.attempt + 1,
     attemptStartedAt: at,
@@ -224,9 +221,13 @@ export const taskGuards = {
 /** The name of one of {@link taskGuards}. */
 export type TaskGuardName = keyof typeof taskGuards;
 
+/** The fields of a task's context an update changes. */
+export type TaskContextPatch = Partial<TaskMachineContext>;
+
 /**
- * The chart's context updates: each returns the next context for its event. The machine runs them
- * as `assign` actions, the stepper calls them directly.
+ * The chart's context updates: each returns the fields its event changes. The machine runs them
+ * as `assign` actions (which merge them into a new context); the stepper merges them into a copy,
+ * or into the context itself where nobody can see the difference (see {@link stepTask}).
  */
 export const taskUpdates = {
   start: (c: TaskMachineContext, e: TaskMachineEvent) => started(c, (e as EventOf<'start' | 'retry'>).at),
@@ -234,15 +235,13 @@ export const taskUpdates = {
     const event = e as EventOf<'progress'>;
     const streamed = 'chunk' in event;
     return {
-      ...c,
       progress: event.fraction ?? c.progress,
       message: event.message ?? c.message,
       chunks: streamed ? c.chunks + 1 : c.chunks,
       chunk: streamed ? event.chunk : c.chunk,
     };
   },
-  done: (c: TaskMachineContext, e: TaskMachineEvent) => ({
-    ...c,
+  done: (_c: TaskMachineContext, e: TaskMachineEvent) => ({
     progress: 1,
     result: (e as EventOf<'done'>).output,
     error: undefined,
@@ -255,18 +254,16 @@ export const taskUpdates = {
   retryAfterTimeout: (c: TaskMachineContext) => attemptFailed(c, timeoutError(c), timedOutAt(c), true),
   failAfterTimeout: (c: TaskMachineContext) => attemptFailed(c, timeoutError(c), timedOutAt(c), false),
   cancel: (c: TaskMachineContext, e: TaskMachineEvent) => ({
-    ...c,
     error: new TaskCancelledError(c.taskId, (e as EventOf<'cancel'>).reason),
     completedAt: (e as EventOf<'cancel'>).at,
     retryAt: undefined,
   }),
-  lose: (c: TaskMachineContext, e: TaskMachineEvent) => ({
-    ...c,
+  lose: (_c: TaskMachineContext, e: TaskMachineEvent) => ({
     error: (e as EventOf<'lose'>).error,
     completedAt: (e as EventOf<'lose'>).at,
     retryAt: undefined,
   }),
-} satisfies Record<string, (context: TaskMachineContext, event: TaskMachineEvent) => TaskMachineContext>;
+} satisfies Record<string, (context: TaskMachineContext, event: TaskMachineEvent) => TaskContextPatch>;
 
 /** The name of one of {@link taskUpdates}. */
 export type TaskUpdateName = keyof typeof taskUpdates;
@@ -378,21 +375,32 @@ export const taskChart: { readonly initial: 'pending'; readonly states: Readonly
 /**
  * @internal
  * Steps a task through {@link taskChart} without an actor: the state and context `taskMachine`
- * reaches for the same event, or `undefined` when the event is ignored. Pure.
+ * reaches for the same event, or `undefined` when the event is ignored.
+ *
+ * Pure unless `inPlace`: then a transition to another state writes its changes into `context`
+ * itself and returns it, for a task whose context nobody else holds (no snapshot handed out, no
+ * actor); a property test holds both ways equal. A transition that stays (a progress report) always
+ * returns a new context, since the runner tells what changed by comparing the two.
  */
 export function stepTask(
   status: TaskStatus,
   context: TaskMachineContext,
   event: TaskMachineEvent,
+  inPlace = false,
 ): [TaskStatus, TaskMachineContext] | undefined {
   const transitions = taskChart.states[status].on[event.type];
   if (transitions === undefined) return undefined;
   for (const transition of transitions) {
     if (transition.guard !== undefined && !taskGuards[transition.guard](context, event)) continue;
-    return [transition.target ?? status, taskUpdates[transition.update](context, event)];
+    const patch = taskUpdates[transition.update](context, event);
+    const target = transition.target;
+    if (target === undefined) return [status, { ...context, ...patch }];
+    return [target, inPlace ? Object.assign(context as Mutable<TaskMachineContext>, patch) : { ...context, ...patch }];
   }
   return undefined;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * @internal

@@ -149,7 +149,9 @@ export class TaskDriver implements SupervisorRequests {
       task._actor.send(event);
       return;
     }
-    const next = stepTask(task._status, task._context, event);
+    // Nobody holds this task's context but the task (no snapshot handed out, no observer, no actor):
+    // a change of state may then be written into it instead of a copy of its 21 fields.
+    const next = stepTask(task._status, task._context, event, task._snapshot === undefined && task._observers === undefined);
     if (next) this.commit(task, next[0], next[1], event.type);
   }
 

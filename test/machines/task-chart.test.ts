@@ -66,25 +66,36 @@ describe('taskChart', () => {
       ["the runner's machine (no execute child)", taskMachineWithoutExecute],
     ] as const;
 
-    it.each(machines)("reaches the same state and context as xstate's pure transition() of %s, after every event", (_name, machine) => {
-      fc.assert(
-        fc.property(input, fc.array(event, { maxLength: 30 }), (taskInput, events) => {
-          let [snapshot] = initialTransition(machine, taskInput);
-          let status: TaskStatus = taskChart.initial;
-          let context = snapshot.context;
-          expect(snapshot.value).toBe(status);
-          for (const e of events) {
-            [snapshot] = transition(machine, snapshot, e);
-            const next = stepTask(status, context, e);
-            if (next) [status, context] = next;
+    it.each(machines)(
+      "reaches the same state and context as xstate's pure transition() of %s, after every event, copying or in place",
+      (_name, machine) => {
+        fc.assert(
+          fc.property(input, fc.array(event, { maxLength: 30 }), (taskInput, events) => {
+            let [snapshot] = initialTransition(machine, taskInput);
+            let status: TaskStatus = taskChart.initial;
+            let context = snapshot.context;
+            // The runner's second way: changes of state written into the context itself.
+            let inPlaceStatus: TaskStatus = taskChart.initial;
+            let inPlaceContext = { ...snapshot.context };
             expect(snapshot.value).toBe(status);
-            expect(comparable(snapshot.context)).toEqual(comparable(context));
-            expect(snapshot.status === 'done').toBe(taskChart.states[status].final === true);
-          }
-        }),
-        { numRuns: 1_000 },
-      );
-    });
+            for (const e of events) {
+              [snapshot] = transition(machine, snapshot, e);
+              // Frozen: the copying way must never write into the context it was given.
+              const next = stepTask(status, Object.freeze(context), e);
+              if (next) [status, context] = next;
+              const inPlace = stepTask(inPlaceStatus, inPlaceContext, e, true);
+              if (inPlace) [inPlaceStatus, inPlaceContext] = inPlace;
+              expect(snapshot.value).toBe(status);
+              expect(comparable(snapshot.context)).toEqual(comparable(context));
+              expect(inPlaceStatus).toBe(status);
+              expect(comparable(inPlaceContext)).toEqual(comparable(context));
+              expect(snapshot.status === 'done').toBe(taskChart.states[status].final === true);
+            }
+          }),
+          { numRuns: 1_000 },
+        );
+      },
+    );
 
     it.each(machines)('schedules the timers the chart names, with the chart’s delays (%s)', (_name, machine) => {
       fc.assert(
