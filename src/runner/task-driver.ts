@@ -244,7 +244,6 @@ export class TaskDriver implements SupervisorRequests {
       else if (status === 'lost') this.#emitter.emit('lost', { task, error: context.error! });
       else this.#emitter.emit('cancelled', { task });
     }
-    // A remote task never held a slot here: the supervisor only schedules its cleanup.
     // A remote task never held a slot here (nor an entry): the supervisor only schedules its cleanup.
     if (context.work instanceof RemoteWork) this.link.withdrawn((task._entry ??= new TaskEntry(task, 0, undefined)));
     else if (previous === 'pending') this.link.withdrawn(task._entry!);
