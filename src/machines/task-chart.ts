@@ -394,8 +394,8 @@ export function stepTask(
     if (transition.guard !== undefined && !taskGuards[transition.guard](context, event)) continue;
     const patch = taskUpdates[transition.update](context, event);
     const target = transition.target;
-    if (target === undefined) return [status, { ...context, ...patch }];
-    return [target, inPlace ? Object.assign(context as Mutable<TaskMachineContext>, patch) : { ...context, ...patch }];
+    if (inPlace && target !== undefined) return [target, Object.assign(context as Mutable<TaskMachineContext>, patch)];
+    return [target ?? status, { ...context, ...patch }];
   }
   return undefined;
 }

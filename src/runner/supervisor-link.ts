@@ -107,17 +107,13 @@ export class SupervisorLink {
     this.#open()?.returned.push(entry);
   }
 
-  /** A task ended after being admitted: its slot is free. */
-  settled(entry: QueuedTask): void {
-    this.#open()?.settled.push(entry);
-  }
-
   /**
-   * A task ended without a slot: cancelled while queued (`entry` is the one it was submitted with),
-   * or known only as finished (a fresh entry).
+   * A task ended after being admitted (`settled`: its slot is free), or without a slot (`withdrawn`:
+   * cancelled while queued, or known only as finished). `entry` is the one it was submitted with,
+   * or a fresh one for a task the supervisor never queued.
    */
-  withdrawn(entry: QueuedTask): void {
-    this.#open()?.withdrawn.push(entry);
+  tell(kind: 'withdrawn' | 'settled', entry: QueuedTask): void {
+    this.#open()?.[kind].push(entry);
   }
 
   /** Sends a command (after what is batched, so it applies to every task submitted before it). */

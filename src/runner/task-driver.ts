@@ -120,7 +120,7 @@ export class TaskDriver implements SupervisorRequests {
     this.#table.add(task);
     this.registry?.trigger.upsert({ summary: task._summary() });
     // Known to the supervisor only as finished, so cleanup removes it after `cleanupDelay`.
-    this.link.withdrawn((task._entry = new TaskEntry(task, 0, undefined)));
+    this.link.tell('withdrawn', (task._entry = new TaskEntry(task, 0, undefined)));
     this.announceCreated(task, 'restore');
   }
 
@@ -245,9 +245,9 @@ export class TaskDriver implements SupervisorRequests {
       else this.#emitter.emit('cancelled', { task });
     }
     // A remote task never held a slot here (nor an entry): the supervisor only schedules its cleanup.
-    if (context.work instanceof RemoteWork) this.link.withdrawn((task._entry ??= new TaskEntry(task, 0, undefined)));
-    else if (previous === 'pending') this.link.withdrawn(task._entry!);
-    else this.link.settled(task._entry!);
+    if (context.work instanceof RemoteWork) this.link.tell('withdrawn', (task._entry ??= new TaskEntry(task, 0, undefined)));
+    else if (previous === 'pending') this.link.tell('withdrawn', task._entry!);
+    else this.link.tell('settled', task._entry!);
     this.#table.active -= 1;
     if (this.#table.active === this.#table.pending) this.holdProcess();
     if (this.#table.active === 0) this.#idle();
@@ -326,7 +326,7 @@ export class TaskDriver implements SupervisorRequests {
         this.dispatch(task, { type: 'start', at });
       } else {
         // Cancelled while the supervisor was admitting it: give the slot back.
-        this.link.settled(entry);
+        this.link.tell('settled', entry);
       }
     }
   }
@@ -336,7 +336,7 @@ export class TaskDriver implements SupervisorRequests {
     for (let i = from; i < entries.length; i += 1) {
       const entry = entries[i] as TaskEntry;
       if (entry.task.status === 'pending') this.link.giveBack(entry);
-      else this.link.settled(entry); // cancelled meanwhile: free its slot, as `admit` does
+      else this.link.tell('settled', entry); // cancelled meanwhile: free its slot, as `admit` does
     }
   }
 
