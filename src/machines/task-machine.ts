@@ -1,4 +1,4 @@
-import { assign, cancel, enqueueActions, fromCallback, setup } from 'xstate';
+import { assign, enqueueActions, fromCallback, setup } from 'xstate';
 import type { ActorRefFrom, SnapshotFrom } from 'xstate';
 import { initialTaskContext, taskChart, taskGuards, taskTimers, taskUpdates } from './task-chart.js';
 import type {
@@ -67,7 +67,18 @@ const timerActions = Object.fromEntries(
           },
         ),
       ],
-      [`unschedule.${name}`, cancel(timer.id)],
+      // Cancels only what the entry scheduled (the delay reads fields that do not change within
+      // the state), so a task without a timeout leaves `running` with no action at all, where a
+      // bare `cancel` cost every inspected task a scheduler lookup and an inspection event. The
+      // cancel that stays matters: a failed attempt's timeout must not fire in the next attempt.
+      [
+        `unschedule.${name}`,
+        enqueueActions<TaskMachineContext, TaskMachineEvent, undefined, TaskMachineEvent, never, never, never, never, never>(
+          ({ context, enqueue }) => {
+            if (timer.delay(context) !== undefined) enqueue.cancel(timer.id);
+          },
+        ),
+      ],
     ];
   }),
 ) as Record<`schedule.${TaskTimerName}` | `unschedule.${TaskTimerName}`, Update>;

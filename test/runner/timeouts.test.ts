@@ -64,6 +64,33 @@ describe('timeouts', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it.each([
+    ['a plain runner', {}],
+    ['an inspected runner (every task an actor)', { inspect: () => {} }],
+  ])("disarms a failed attempt's timeout, so it cannot cut the next attempt short, on %s", async (_label, options) => {
+    const runner = new BackgroundRunner({ autoCleanup: false, ...options });
+    const attempts: number[] = [];
+    // Attempt 1 fails at 60 ms; attempt 2 starts right after and needs 80 ms, well within its
+    // own 100 ms but past attempt 1's timeout (at 100 ms), which must no longer be armed.
+    const task = await runner.submit(
+      async (ctx: TaskContext) => {
+        attempts.push(ctx.attempt);
+        await sleepWork(ctx.attempt === 1 ? 60 : 80, undefined)(ctx);
+        if (ctx.attempt === 1) throw new Error('flaky');
+        return 'second';
+      },
+      { timeout: 100, retries: 1 },
+    );
+    // Past attempt 1's timeout (100 ms), short of attempt 2's end (~141 ms).
+    await vi.advanceTimersByTimeAsync(120);
+    expect(task.status).toBe('running');
+    await vi.advanceTimersByTimeAsync(30);
+    expect(task.status).toBe('completed');
+    await expect(task.wait()).resolves.toBe('second');
+    expect(attempts).toEqual([1, 2]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('lets a result that lands at the same instant as the timeout win or lose, but never both', async () => {
     const runner = new BackgroundRunner();
     const onComplete = vi.fn();
