@@ -133,6 +133,40 @@ describe('dashboard page', { timeout: 60_000 }, () => {
     expect(await page.textContent('#d-outcome')).toBe('ok');
   });
 
+  it('shows the newest 200 matching tasks as rows, "Show more" adds the next 200, and the search and tabs pick from all', async () => {
+    const { runner, page } = await setup({ maxConcurrentTasks: 50 });
+    const needle = await runner.submit(async () => 'found', { name: 'needle' });
+    const broken = await runner.submit(
+      async () => {
+        throw new Error('broken');
+      },
+      { name: 'broken' },
+    );
+    for (let i = 0; i < 229; i += 1) await runner.submit(async () => i, { name: `bulk ${i}` });
+    await runner.onIdle();
+    const rows = () => page.$$eval('#tasks tbody tr', (trs) => trs.map((tr) => tr.querySelector('.task-name')!.textContent));
+    await expect.poll(() => page.textContent('nav#tabs [data-filter="all"] .count'), { timeout: 10_000 }).toBe('231');
+    await expect.poll(async () => (await rows()).length).toBe(200);
+    expect((await rows())[0]).toBe('bulk 228'); // newest first
+    expect(await page.textContent('#shown')).toBe('Showing 200 of 231');
+    expect(await page.isVisible('#show-more')).toBe(true);
+    // The oldest two are not rows yet: the search finds them anyway.
+    expect(await page.$(row(needle.id))).toBeNull();
+    await page.click('#show-more');
+    await expect.poll(async () => (await rows()).length).toBe(231);
+    expect(await page.isVisible('#show-more')).toBe(false);
+    expect(await page.textContent(`${row(needle.id)} .status`)).toBe('completed');
+
+    await page.fill('#search', 'NEEDLE');
+    await expect.poll(rows).toEqual(['needle']);
+    await page.fill('#search', '');
+    await expect.poll(async () => (await rows()).length).toBe(200); // back to the first page
+    await page.click('nav#tabs [data-filter="failed"]');
+    await expect.poll(rows).toEqual(['broken']);
+    expect(await page.textContent(`${row(broken.id)} .status`)).toBe('failed');
+    expect(await page.isVisible('#show-more')).toBe(false);
+  });
+
   it('resumes a dropped event stream without losing transitions', async () => {
     const runner = new BackgroundRunner();
     // Mount the handler in a server of our own, so the test can cut the stream's socket.

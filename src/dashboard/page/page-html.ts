@@ -32,6 +32,7 @@ export const PAGE_HTML = `<!doctype html>
   <table id="tasks">
     <thead><tr><th>Name</th><th>Status</th><th>Progress</th><th>Attempt</th><th>Duration</th><th></th></tr></thead>
     <tbody></tbody>
+    <tfoot id="more" hidden><tr><td colspan="6"><span id="shown" class="muted"></span> <button id="show-more" type="button">Show more</button></td></tr></tfoot>
   </table>
   <aside id="detail" hidden>
     <div class="detail-head"><h2 id="d-name"></h2><button id="d-close" type="button" aria-label="Close">×</button></div>

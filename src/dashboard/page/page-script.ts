@@ -6,12 +6,18 @@
 export const PAGE_SCRIPT = String.raw`
 const SVG = 'http://www.w3.org/2000/svg';
 const ACTIVE = new Set(['pending', 'running', 'retrying']);
+/** How many tasks the page keeps (for the counts, the search and the timeline). */
 const MAX_ROWS = 2000;
+/**
+ * How many of them are rows in the table at first, newest first: each "Show more" adds as many.
+ * A table of 2,000 rows made every frame a long task (layout of the whole table) in chromium.
+ */
+const PAGE_ROWS = 200;
 const $ = (id) => document.getElementById(id);
 
 const state = {
   tasks: new Map(), rows: new Map(), runner: null, chart: null,
-  filter: 'all', search: '', selected: null, detail: null,
+  filter: 'all', search: '', selected: null, detail: null, limit: PAGE_ROWS,
 };
 const dirty = new Set();
 let frame = 0;
@@ -90,7 +96,6 @@ function fillRow(tr, task) {
   tr.querySelector('.attempt').textContent = task.attempt === 0 ? '' : String(task.attempt);
   tr.querySelector('.duration').textContent = duration(task);
   tr.querySelector('.cancel').hidden = !ACTIVE.has(task.status) || (state.runner && state.runner.readOnly);
-  tr.hidden = !matches(task);
   tr.classList.toggle('selected', state.selected === task.id);
 }
 
@@ -107,34 +112,51 @@ function schedule() {
 
 function render() {
   frame = 0;
+  trim();
+  // The rows shown: the newest matching tasks (the page learnt of them last), up to the limit.
+  const shown = [];
+  let matching = 0;
+  const ids = [...state.tasks.keys()];
+  for (let i = ids.length - 1; i >= 0; i -= 1) {
+    const task = state.tasks.get(ids[i]);
+    if (!matches(task)) continue;
+    matching += 1;
+    if (shown.length < state.limit) shown.push(task);
+  }
+  const keep = new Set(shown.map((task) => task.id));
+  for (const [id, tr] of state.rows) {
+    if (keep.has(id)) continue;
+    tr.remove();
+    state.rows.delete(id);
+  }
+  // What stays keeps its order; new rows go in their place.
   const body = document.querySelector('#tasks tbody');
-  for (const id of dirty) {
-    const task = state.tasks.get(id);
-    if (!task) continue;
-    let tr = state.rows.get(id);
-    if (!tr) {
+  let next = body.firstElementChild;
+  for (const task of shown) {
+    let tr = state.rows.get(task.id);
+    const fresh = tr === undefined;
+    if (fresh) {
       tr = buildRow(task);
-      state.rows.set(id, tr);
-      body.prepend(tr);
+      state.rows.set(task.id, tr);
     }
-    fillRow(tr, task);
+    if (tr === next) next = next.nextElementSibling;
+    else body.insertBefore(tr, next);
+    if (fresh || dirty.has(task.id)) fillRow(tr, task);
   }
   dirty.clear();
-  trim();
+  $('more').hidden = matching <= shown.length;
+  $('shown').textContent = 'Showing ' + shown.length + ' of ' + matching;
   renderTabs();
   if (state.selected && state.detailStale) refreshDetail();
 }
 
-/** Keeps the page bounded: the oldest finished rows go first. */
+/** Keeps the page bounded: the oldest finished tasks go first. */
 function trim() {
   if (state.tasks.size <= MAX_ROWS) return;
   for (const [id, task] of state.tasks) {
     if (state.tasks.size <= MAX_ROWS) break;
     if (ACTIVE.has(task.status) || id === state.selected) continue;
     state.tasks.delete(id);
-    const tr = state.rows.get(id);
-    if (tr) tr.remove();
-    state.rows.delete(id);
   }
 }
 
@@ -164,12 +186,11 @@ function renderTabs() {
   }
 }
 
+/** The filter or the search changed: back to the first page of rows. */
 function refilter() {
-  for (const [id, tr] of state.rows) {
-    const task = state.tasks.get(id);
-    if (task) tr.hidden = !matches(task);
-  }
+  state.limit = PAGE_ROWS;
   renderTabs();
+  schedule();
 }
 
 function replaceAll(tasks) {
@@ -410,6 +431,10 @@ async function start() {
     select(id);
   });
   $('d-close').addEventListener('click', () => select(null));
+  $('show-more').addEventListener('click', () => {
+    state.limit += PAGE_ROWS;
+    schedule();
+  });
   $('search').addEventListener('input', (event) => {
     state.search = event.target.value.trim().toLowerCase();
     refilter();
