@@ -7,10 +7,13 @@
 //    page's row changing status (a MutationObserver) and to each SSE client receiving it.
 // 2. W1 (bench/README.md): 100,000 no-op tasks (20,000 with --short), concurrency 10, submit to
 //    idle, in interleaved rounds (plain, a no-op 'transition' listener, the dashboard attached with
-//    10 SSE clients connected), a warm-up round discarded, then 5 measured rounds: medians. The
-//    no-op listener column is the core's own price of the 'transition' event, which any listener
-//    (the dashboard's included) pays.
+//    10 SSE clients connected; the order rotates each round and a full GC precedes each run), a
+//    warm-up round discarded, then 9 measured rounds (5 with --short): medians. The no-op listener
+//    column is the core's own price of the 'transition' event, which any listener (the
+//    dashboard's included) pays.
 import { fork } from 'node:child_process';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { BackgroundRunner } from '../dist/index.js';
@@ -19,8 +22,11 @@ import { serveDashboard } from '../dist/dashboard/serve-dashboard.js';
 const SHORT = process.argv.includes('--short');
 const STEADY_S = SHORT ? 10 : 60;
 const W1_TASKS = SHORT ? 20_000 : 100_000;
-const W1_ROUNDS = 5;
+const W1_ROUNDS = SHORT ? 5 : 9;
 const CLIENTS = 10;
+/** A full collection (`gc` made available without `--expose-gc` on the command line). */
+v8.setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc');
 
 if (process.argv[2] === '--clients') {
   // Child: CLIENTS SSE readers; on 'report', send back their latencies.
@@ -86,8 +92,9 @@ async function steady(runner, seconds) {
   return { submitted, cpuPercent: ((used.user + used.system) / 1_000 / wall) * 100 };
 }
 
-async function w1(runner) {
+async function w1(runner, clean = true) {
   const noop = async () => {};
+  if (clean) collect();
   const started = performance.now();
   for (let i = 0; i < W1_TASKS; i += 1) runner.submit(noop);
   await runner.onIdle();
@@ -168,31 +175,51 @@ async function main() {
   const sse = await attached.clientReport();
 
   // 2. W1: plain, with a no-op 'transition' listener, with the dashboard (its 10 SSE clients
-  // connected; the steady part's page stays open too), interleaved; round 0 is a warm-up.
+  // connected; the steady part's page stays open too). The order rotates each round and the heap
+  // is collected before each run, so no variant always pays for the garbage of the one before it.
+  // Round 0 is a warm-up.
   const w1Plain = [];
   const w1Noop = [];
   const w1Dash = [];
+  const variants = {
+    async plain() {
+      const a = new BackgroundRunner({ maxConcurrentTasks: 10, cleanupDelay: 0 });
+      const rate = await w1(a);
+      await a.stop();
+      return rate;
+    },
+    async noop() {
+      const n = new BackgroundRunner({ maxConcurrentTasks: 10, cleanupDelay: 0 });
+      n.on('transition', () => {});
+      const rate = await w1(n);
+      await n.stop();
+      return rate;
+    },
+    async dash() {
+      const b = new BackgroundRunner({ maxConcurrentTasks: 10, cleanupDelay: 0 });
+      const dashB = await serveDashboard(b, { port: 0 });
+      const clientsB = fork(new URL(import.meta.url), ['--clients', `http://127.0.0.1:${dashB.port}`, dashB.token]);
+      await new Promise((resolve) => clientsB.once('message', resolve));
+      await sleep(200);
+      collect();
+      const rate = await w1(b, false);
+      clientsB.kill();
+      await dashB.close();
+      await b.stop();
+      return rate;
+    },
+  };
+  const order = ['plain', 'noop', 'dash'];
   for (let round = 0; round <= W1_ROUNDS; round += 1) {
-    const a = new BackgroundRunner({ maxConcurrentTasks: 10, cleanupDelay: 0 });
-    const plainRate = await w1(a);
-    await a.stop();
-    const n = new BackgroundRunner({ maxConcurrentTasks: 10, cleanupDelay: 0 });
-    n.on('transition', () => {});
-    const noopRate = await w1(n);
-    await n.stop();
-    const b = new BackgroundRunner({ maxConcurrentTasks: 10, cleanupDelay: 0 });
-    const dashB = await serveDashboard(b, { port: 0 });
-    const clientsB = fork(new URL(import.meta.url), ['--clients', `http://127.0.0.1:${dashB.port}`, dashB.token]);
-    await new Promise((resolve) => clientsB.once('message', resolve));
-    await sleep(200);
-    const dashRate = await w1(b);
-    clientsB.kill();
-    await dashB.close();
-    await b.stop();
+    const rates = {};
+    for (let k = 0; k < order.length; k += 1) {
+      const name = order[(round + k) % order.length];
+      rates[name] = await variants[name]();
+    }
     if (round === 0) continue;
-    w1Plain.push(plainRate);
-    w1Noop.push(noopRate);
-    w1Dash.push(dashRate);
+    w1Plain.push(rates.plain);
+    w1Noop.push(rates.noop);
+    w1Dash.push(rates.dash);
     process.stderr.write('.');
   }
   await attached.close();
