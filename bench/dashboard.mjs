@@ -6,14 +6,14 @@
 //    is the dashboard server's), and transition-to-page latency: from the transition's `at` to the
 //    page's row changing status (a MutationObserver) and to each SSE client receiving it.
 // 2. W1 (bench/README.md): 100,000 no-op tasks (20,000 with --short), concurrency 10, submit to
-//    idle, in interleaved rounds (plain, a no-op 'transition' listener, the dashboard attached with
-//    10 SSE clients connected; the order rotates each round and a full GC precedes each run), a
-//    warm-up round discarded, then 9 measured rounds (5 with --short): medians. The no-op listener
+//    idle, each run in a fresh child process (after a 20,000-task warm-up in it), in interleaved
+//    rounds (plain, a no-op 'transition' listener, the dashboard attached with 10 SSE clients
+//    connected; the order rotates each round), a warm-up round discarded, then 9 measured rounds
+//    (5 with --short): medians of the per-round ratios. The no-op listener
 //    column is the core's own price of the 'transition' event, which any listener (the
 //    dashboard's included) pays.
-import { fork } from 'node:child_process';
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { execFile, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { BackgroundRunner } from '../dist/index.js';
@@ -24,11 +24,28 @@ const STEADY_S = SHORT ? 10 : 60;
 const W1_TASKS = SHORT ? 20_000 : 100_000;
 const W1_ROUNDS = SHORT ? 5 : 9;
 const CLIENTS = 10;
-/** A full collection (`gc` made available without `--expose-gc` on the command line). */
-v8.setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc');
-
-if (process.argv[2] === '--clients') {
+if (process.argv[2] === '--w1') {
+  // Child: one W1 run of a variant (a warm-up run of 20,000 first), then its rate on stdout.
+  const variant = process.argv[3];
+  const runner = new BackgroundRunner({ maxConcurrentTasks: 10, cleanupDelay: 0 });
+  let close = async () => {};
+  if (variant === 'noop') runner.on('transition', () => {});
+  if (variant === 'dash') {
+    const dash = await serveDashboard(runner, { port: 0 });
+    const clients = fork(new URL(import.meta.url), ['--clients', `http://127.0.0.1:${dash.port}`, dash.token]);
+    await new Promise((resolve) => clients.once('message', resolve));
+    await sleep(200);
+    close = async () => {
+      clients.kill();
+      await dash.close();
+    };
+  }
+  await w1(runner, 20_000);
+  const rate = await w1(runner, W1_TASKS);
+  await close();
+  await runner.stop();
+  process.stdout.write(`${JSON.stringify({ rate })}\n`);
+} else if (process.argv[2] === '--clients') {
   // Child: CLIENTS SSE readers; on 'report', send back their latencies.
   const [url, token] = process.argv.slice(3);
   const latencies = [];
@@ -92,13 +109,22 @@ async function steady(runner, seconds) {
   return { submitted, cpuPercent: ((used.user + used.system) / 1_000 / wall) * 100 };
 }
 
-async function w1(runner, clean = true) {
+async function w1(runner, tasks) {
   const noop = async () => {};
-  if (clean) collect();
   const started = performance.now();
-  for (let i = 0; i < W1_TASKS; i += 1) runner.submit(noop);
+  for (let i = 0; i < tasks; i += 1) runner.submit(noop);
   await runner.onIdle();
-  return W1_TASKS / ((performance.now() - started) / 1_000);
+  return tasks / ((performance.now() - started) / 1_000);
+}
+
+/** One W1 run of `variant` in a fresh child process: its tasks/s. */
+function w1Child(variant) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [fileURLToPath(import.meta.url), '--w1', variant, ...(SHORT ? ['--short'] : [])], (error, stdout) => {
+      if (error) reject(error);
+      else resolve(JSON.parse(stdout.trim().split('\n').pop()).rate);
+    });
+  });
 }
 
 async function attach(runner) {
@@ -173,48 +199,22 @@ async function main() {
   }
   const page = summary(pageLatencies);
   const sse = await attached.clientReport();
+  await attached.close();
+  await runner.stop();
 
   // 2. W1: plain, with a no-op 'transition' listener, with the dashboard (its 10 SSE clients
-  // connected; the steady part's page stays open too). The order rotates each round and the heap
-  // is collected before each run, so no variant always pays for the garbage of the one before it.
-  // Round 0 is a warm-up.
+  // connected). Each run is a fresh child process, as in bench/run.mjs, so JIT state and heap never
+  // mix between variants (in one process the three shared the core's code, and the mix alone cost
+  // the dashboard variant ~20 %); the order rotates each round. Round 0 is a warm-up.
   const w1Plain = [];
   const w1Noop = [];
   const w1Dash = [];
-  const variants = {
-    async plain() {
-      const a = new BackgroundRunner({ maxConcurrentTasks: 10, cleanupDelay: 0 });
-      const rate = await w1(a);
-      await a.stop();
-      return rate;
-    },
-    async noop() {
-      const n = new BackgroundRunner({ maxConcurrentTasks: 10, cleanupDelay: 0 });
-      n.on('transition', () => {});
-      const rate = await w1(n);
-      await n.stop();
-      return rate;
-    },
-    async dash() {
-      const b = new BackgroundRunner({ maxConcurrentTasks: 10, cleanupDelay: 0 });
-      const dashB = await serveDashboard(b, { port: 0 });
-      const clientsB = fork(new URL(import.meta.url), ['--clients', `http://127.0.0.1:${dashB.port}`, dashB.token]);
-      await new Promise((resolve) => clientsB.once('message', resolve));
-      await sleep(200);
-      collect();
-      const rate = await w1(b, false);
-      clientsB.kill();
-      await dashB.close();
-      await b.stop();
-      return rate;
-    },
-  };
   const order = ['plain', 'noop', 'dash'];
   for (let round = 0; round <= W1_ROUNDS; round += 1) {
     const rates = {};
     for (let k = 0; k < order.length; k += 1) {
       const name = order[(round + k) % order.length];
-      rates[name] = await variants[name]();
+      rates[name] = await w1Child(name);
     }
     if (round === 0) continue;
     w1Plain.push(rates.plain);
@@ -222,8 +222,6 @@ async function main() {
     w1Dash.push(rates.dash);
     process.stderr.write('.');
   }
-  await attached.close();
-  await runner.stop();
 
   const median = (xs) => {
     const sorted = [...xs].sort((x, y) => x - y);
