@@ -12,12 +12,13 @@ const MAX_CHUNKS = 20;
 /** How many tasks' streamed items are kept at most (tasks the runner dropped go first). */
 const MAX_STREAMING = 10_000;
 /** The transition log's smallest capacity (a power of two): the window a task's log is exact in. */
-const MIN_LOG_CAPACITY = 32_768;
+const MIN_LOG_CAPACITY = 8_192;
 
 type ActiveStatus = 'pending' | 'running' | 'retrying';
 const isActive = (status: TaskStatus | null): status is ActiveStatus =>
   status === 'pending' || status === 'running' || status === 'retrying';
 const isStarted = (status: TaskStatus): boolean => status === 'running' || status === 'retrying';
+const isFinal = (status: TaskStatus): boolean => !isActive(status);
 
 /** A task handle as a table row. */
 function taskView(task: BackgroundTask, render: Render): TaskView {
@@ -157,8 +158,9 @@ export class RunnerSource implements DashboardSource {
     const slot = seq & this.#mask;
     const evicted = this.#tasks[slot];
     // A pending task's log is its creation, which its timestamps rebuild: only a started one's is kept
-    // (at most the running and retrying tasks, so a burst of submits keeps nothing).
-    if (evicted !== undefined && isStarted(evicted.status)) this.#keep(evicted, slot);
+    // (at most the running and retrying tasks, so a burst of submits keeps nothing). An entry into a
+    // final state says its task is over without reading the task (long out of the CPU's cache).
+    if (evicted !== undefined && !isFinal(this.#tos[slot]!) && isStarted(evicted.status)) this.#keep(evicted, slot);
     this.#tasks[slot] = event.task;
     this.#froms[slot] = from;
     this.#tos[slot] = to;
