@@ -7,11 +7,13 @@
  *
  * @packageDocumentation
  */
-import { generateText, streamText } from 'ai';
 import type { FinishReason, LanguageModelUsage } from 'ai';
 import { eitherSignal, markReturnsResult } from '../actors/stream-work.js';
 import type { AgentLike } from '../actors/run-agent.js';
 import type { TaskContext } from '../types.js';
+import { importPeer } from '../peer.js';
+
+const { generateText, streamText } = await importPeer('ai', 'tasklane/ai', () => import('ai'));
 
 /** The options of `generateText`, as the installed `ai` declares them. */
 export type AiTextOptions = Parameters<typeof generateText>[0];

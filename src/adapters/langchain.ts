@@ -6,10 +6,12 @@
  * @packageDocumentation
  */
 import type { RunnableConfig } from '@langchain/core/runnables';
-import { concat } from '@langchain/core/utils/stream';
 import { eitherSignal, markReturnsResult } from '../actors/stream-work.js';
 import type { AgentLike } from '../actors/run-agent.js';
 import type { TaskContext } from '../types.js';
+import { importPeer } from '../peer.js';
+
+const { concat } = await importPeer('@langchain/core', 'tasklane/langchain', () => import('@langchain/core/utils/stream'));
 
 /** What `invokeRunnable()` needs: a LangChain `Runnable` (or anything with its `invoke`). */
 export interface InvokableRunnable<TInput, TOutput> {

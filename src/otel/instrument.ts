@@ -8,13 +8,21 @@
  * const stop = instrument(runner); // the global tracer and meter, named 'tasklane'
  * ```
  */
-import { context as otelContext, metrics, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Meter, Span, Tracer } from '@opentelemetry/api';
 import type { BackgroundRunner } from '../runner/background-runner.js';
 import type { BackgroundTask } from '../runner/background-task.js';
 import type { RunnerEvents } from '../runner/events.js';
 import type { TaskId, TaskStatus } from '../types.js';
 import { invalid } from '../validate.js';
+import { importPeer } from '../peer.js';
+
+const {
+  context: otelContext,
+  metrics,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} = await importPeer('@opentelemetry/api', 'tasklane/otel', () => import('@opentelemetry/api'));
 
 /** Options of {@link instrument}. */
 export interface InstrumentOptions {

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { describe, NonRetryableError, RunnerError } from '../errors.js';
 import { checkNonNegativeInteger, checkPositiveInteger, invalid } from '../validate.js';
 import { VALIDATE_ARGS } from '../types.js';
@@ -11,6 +11,9 @@ import type { TaskContext } from '../types.js';
 import { findUncloneable } from './cloneable.js';
 import { RUN_KEY } from './worker-entry.js';
 import type { ProgressMessage, SerializedError, WorkerRequest, WorkerResponse } from './worker-entry.js';
+import { importPeer } from '../peer.js';
+
+const { Piscina: PiscinaPool } = await importPeer('piscina', 'tasklane/worker', () => import('piscina'));
 
 const NON_RETRYABLE: unique symbol = Symbol.for('tasklane.nonRetryable');
 
@@ -105,7 +108,7 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): Piscina {
   if (execArgv !== undefined && (!Array.isArray(execArgv) || execArgv.some((arg) => typeof arg !== 'string'))) {
     invalid('execArgv', 'an array of strings', execArgv);
   }
-  return new Piscina({
+  return new PiscinaPool({
     filename: ENTRY,
     maxThreads,
     minThreads,

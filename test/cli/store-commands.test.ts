@@ -13,7 +13,7 @@ import { sqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { deadPid, leaveBehind, record, tempDb } from '../helpers/store.js';
 
 const bin = join(import.meta.dirname, '..', '..', 'src', 'cli', 'bin.ts');
-const hideSqlite = join(import.meta.dirname, '..', 'fixtures', 'hide-better-sqlite3.mjs');
+const hideSqlite = join(import.meta.dirname, '..', 'fixtures', 'hide-packages.mjs');
 
 /** Runs `main()` in this process, capturing what it prints. */
 async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -239,7 +239,7 @@ describe('tasklane CLI with a store', () => {
     });
 
     it('without better-sqlite3: --help works and a command says in one line what to install', async () => {
-      const node = `node --import tsx --import ${hideSqlite} ${bin}`;
+      const node = `TASKLANE_HIDE=better-sqlite3 node --import tsx --import ${hideSqlite} ${bin}`;
       const [help, list] = await Promise.all([shell(`${node} --help`), shell(`${node} list --db ${db.path}`)]);
       expect([help.code, help.stdout.split('\n')[0]]).toEqual([0, 'Usage: tasklane <command> [options]']);
       expect(list).toEqual({

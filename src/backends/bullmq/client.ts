@@ -2,8 +2,7 @@
  * The client half of the BullMQ backend: submits jobs, reads each queue's event stream once per
  * process and turns what it says into the task chart's events, cancels jobs wherever they are.
  */
-import { QueueEvents } from 'bullmq';
-import type { Job, Queue } from 'bullmq';
+import type { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BackendHost, RemoteSubmission } from '../backend.js';
 import type { TaskId } from '../../types.js';
@@ -11,6 +10,7 @@ import { decodeFailure, isWireProgress, toBullmqPriority } from './codec.js';
 import type { DecodedFailure } from './codec.js';
 import { cancelChannel, cancelKey, openQueue, openRedis, queuesKey } from './connections.js';
 import type { ResolvedBullmqOptions } from './connections.js';
+import { bullmq } from './peers.js';
 
 /** What a job carries in its `data`: everything a worker needs to run the task like a local one. */
 export interface JobData {
@@ -194,7 +194,7 @@ export class BullmqClient {
     const lastEventId = last[0]?.[0] ?? '0-0';
     // Known to every process of this prefix, so one that holds no task of this queue can still cancel it.
     await redis.sadd(queuesKey(this.#options.prefix), queue.name);
-    const events = new QueueEvents(queue.name, { connection: this.#options.connection, prefix: this.#options.prefix, lastEventId });
+    const events = new bullmq.QueueEvents(queue.name, { connection: this.#options.connection, prefix: this.#options.prefix, lastEventId });
     events.on('error', (error) => {
       if (!this.#closed) this.#host.report(error);
     });

@@ -3,11 +3,10 @@
  * What the BullMQ backend's client and worker halves share: resolved options, the connections
  * tasklane opens besides BullMQ's own, and the names of the Redis keys it adds.
  */
-import { Queue } from 'bullmq';
-import type { ConnectionOptions, WorkerOptions } from 'bullmq';
-import { Redis } from 'ioredis';
-import type { RedisOptions } from 'ioredis';
+import type { ConnectionOptions, Queue, WorkerOptions } from 'bullmq';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { BackendHost } from '../backend.js';
+import { bullmq, ioredis } from './peers.js';
 
 /** @internal Options with defaults applied. */
 export interface ResolvedBullmqOptions {
@@ -28,7 +27,7 @@ export function checkQueueName(name: string): void {
 
 /** @internal Opens a BullMQ queue handle with the backend's connection and prefix. */
 export function openQueue(options: ResolvedBullmqOptions, name: string): Queue {
-  return new Queue(name, { connection: options.connection, prefix: options.prefix });
+  return new bullmq.Queue(name, { connection: options.connection, prefix: options.prefix });
 }
 
 /** @internal The pub/sub channel cancel requests travel on. */
@@ -50,7 +49,9 @@ export function queuesKey(prefix: string): string {
 export function openRedis(options: ResolvedBullmqOptions, host: BackendHost): Redis {
   const { connection } = options;
   const redis =
-    connection instanceof Redis ? connection.duplicate() : new Redis({ ...(connection as RedisOptions), maxRetriesPerRequest: null });
+    connection instanceof ioredis.Redis
+      ? connection.duplicate()
+      : new ioredis.Redis({ ...(connection as RedisOptions), maxRetriesPerRequest: null });
   redis.on('error', (error) => host.report(error));
   return redis;
 }

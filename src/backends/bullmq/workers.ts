@@ -4,8 +4,7 @@
  * really aborts on cancel and timeout, an attempt number, coalesced progress.
  */
 import type { Redis } from 'ioredis';
-import { UnrecoverableError, WaitingError, Worker } from 'bullmq';
-import type { Job, Queue } from 'bullmq';
+import type { Job, Queue, Worker } from 'bullmq';
 import { describe, isNonRetryable, TaskCancelledError, TaskTimeoutError, toError } from '../../errors.js';
 import { backoffDelay } from '../../machines/task-machine.js';
 import type { TaskContext, TaskId } from '../../types.js';
@@ -15,6 +14,9 @@ import type { ResolvedBullmqOptions } from './connections.js';
 import type { JobData } from './client.js';
 import { encodeError } from './codec.js';
 import type { WireProgress } from './codec.js';
+import { bullmq } from './peers.js';
+
+const { UnrecoverableError, WaitingError } = bullmq;
 
 /** Why a running handler was stopped by the worker itself. */
 class HandBack extends Error {
@@ -55,7 +57,7 @@ export class BullmqWorkers {
     if (this.#stopped || this.#workers.has(name)) return;
     this.#listenForCancels();
     const { rateLimit, concurrency } = this.#host;
-    const worker = new Worker(name, (job: Job, token?: string, signal?: AbortSignal) => this.#process(job, token, signal), {
+    const worker = new bullmq.Worker(name, (job: Job, token?: string, signal?: AbortSignal) => this.#process(job, token, signal), {
       ...this.#options.workerOptions,
       connection: this.#options.connection,
       prefix: this.#options.prefix,

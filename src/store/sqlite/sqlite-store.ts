@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
@@ -9,6 +9,9 @@ import { TaskStatus } from '../../types.js';
 import type { TaskId } from '../../types.js';
 import { findNotJson, notJsonMarker } from '../json-data.js';
 import type { CorruptRecord, WriteIssue } from '../task-store.js';
+import { importPeer } from '../../peer.js';
+
+const { default: Database } = await importPeer('better-sqlite3', 'tasklane/sqlite', () => import('better-sqlite3'));
 
 /** Options of {@link sqliteStore}. */
 export interface SqliteStoreOptions {
@@ -168,15 +171,15 @@ interface LockRow {
  */
 export class SqliteTaskStore implements TaskStore {
   readonly location: string;
-  #db!: Database.Database;
+  #db!: BetterSqlite3.Database;
   readonly #staleAfter: number;
   readonly #readonly: boolean;
   readonly #removeFinishedAfter: number | undefined;
   #nextSweep = 0;
-  #upsert: Database.Statement<unknown[]> | undefined;
-  #selectLock: Database.Statement<[], LockRow> | undefined;
+  #upsert: BetterSqlite3.Statement<unknown[]> | undefined;
+  #selectLock: BetterSqlite3.Statement<[], LockRow> | undefined;
   /** Runs the fenced upserts of one `write` (built once: a transaction wrapper per call costs). */
-  #writeRows: Database.Transaction<(rows: unknown[][], issues: WriteIssue[]) => void> | undefined;
+  #writeRows: BetterSqlite3.Transaction<(rows: unknown[][], issues: WriteIssue[]) => void> | undefined;
   /** The lock this store acquired: every write checks it is still ours (the fence). */
   #held: { readonly owner: string; readonly epoch: number } | undefined;
   #closed = false;
@@ -456,7 +459,7 @@ export class SqliteTaskStore implements TaskStore {
     );
   }
 
-  #upsertStatement(): Database.Statement<unknown[]> {
+  #upsertStatement(): BetterSqlite3.Statement<unknown[]> {
     this.#upsert ??= this.#db.prepare(`
       INSERT INTO tasks (id, name, handler, args, status, attempt, max_attempts, timeout, retry_on_timeout, backoff,
         priority, grp, metadata, progress, message, result, error, created_at, started_at, completed_at, delivered,
