@@ -18,7 +18,6 @@ type ActiveStatus = 'pending' | 'running' | 'retrying';
 const isActive = (status: TaskStatus | null): status is ActiveStatus =>
   status === 'pending' || status === 'running' || status === 'retrying';
 const isStarted = (status: TaskStatus): boolean => status === 'running' || status === 'retrying';
-const isFinal = (status: TaskStatus): boolean => !isActive(status);
 
 /** A task handle as a table row. */
 function taskView(task: BackgroundTask, render: Render): TaskView {
@@ -160,7 +159,7 @@ export class RunnerSource implements DashboardSource {
     // A pending task's log is its creation, which its timestamps rebuild: only a started one's is kept
     // (at most the running and retrying tasks, so a burst of submits keeps nothing). An entry into a
     // final state says its task is over without reading the task (long out of the CPU's cache).
-    if (evicted !== undefined && !isFinal(this.#tos[slot]!) && isStarted(evicted.status)) this.#keep(evicted, slot);
+    if (evicted !== undefined && isActive(this.#tos[slot]!) && isStarted(evicted.status)) this.#keep(evicted, slot);
     this.#tasks[slot] = event.task;
     this.#froms[slot] = from;
     this.#tos[slot] = to;

@@ -189,7 +189,6 @@ function renderTabs() {
 /** The filter or the search changed: back to the first page of rows. */
 function refilter() {
   state.limit = PAGE_ROWS;
-  renderTabs();
   schedule();
 }
 
