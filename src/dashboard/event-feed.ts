@@ -62,6 +62,8 @@ export class EventFeed {
   /** The last `historySize` entries; the one with id `n` sits at `n % historySize`. */
   readonly #ring: Entry[] = [];
   #seq = 0;
+  /** Where entry `#seq` sits in `#ring`: `#seq % historySize`. */
+  #at = 0;
   /** How many entries have not been written to the connected clients yet (ids up to `#seq`). */
   #unsent = 0;
   #writeScheduled = false;
@@ -143,8 +145,11 @@ export class EventFeed {
 
   /** Numbers an entry, keeps it for resume, and queues it for the connected clients. */
   #push(entry: Entry): void {
-    const id = ++this.#seq;
-    this.#ring[id % this.#options.historySize] = entry;
+    ++this.#seq;
+    // `#seq % historySize`, kept by counting (a division per transition shows in a W1 burst).
+    const at = this.#at + 1;
+    this.#at = at === this.#options.historySize ? 0 : at;
+    this.#ring[this.#at] = entry;
     if (this.#clients.size === 0) return;
     this.#unsent += 1;
     if (this.#writeScheduled) return;

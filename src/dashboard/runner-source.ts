@@ -1,6 +1,7 @@
 import type { BackgroundRunner } from '../runner/background-runner.js';
 import type { BackgroundTask } from '../runner/background-task.js';
 import type { RunnerEvents } from '../runner/events.js';
+import { historyOf } from '../machines/task-chart.js';
 import type { TaskId, TaskStatus } from '../types.js';
 import type { DashboardSource, SourceMessage } from './source.js';
 import { showError, showValue } from './views.js';
@@ -17,7 +18,6 @@ const MIN_LOG_CAPACITY = 8_192;
 type ActiveStatus = 'pending' | 'running' | 'retrying';
 const isActive = (status: TaskStatus | null): status is ActiveStatus =>
   status === 'pending' || status === 'running' || status === 'retrying';
-const isStarted = (status: TaskStatus): boolean => status === 'running' || status === 'retrying';
 
 /** A task handle as a table row. */
 function taskView(task: BackgroundTask, render: Render): TaskView {
@@ -122,11 +122,6 @@ export class RunnerSource implements DashboardSource {
   readonly #ats: Float64Array;
   readonly #attempts: Int32Array;
   #seq = 0;
-  /**
-   * The older part of the logs of tasks that were running or retrying when their entries left the ring
-   * (a long-running or retrying task in a busy runner), so their log stays whole.
-   */
-  readonly #kept = new Map<BackgroundTask, TransitionView[]>();
   /** The last streamed items of tasks that streamed, already rendered (the work may reuse the objects). */
   readonly #chunks = new Map<TaskId, string[]>();
 
@@ -150,16 +145,20 @@ export class RunnerSource implements DashboardSource {
 
   readonly #onTransition: RunnerEvents['transition'] = (event) => {
     const { from, to } = event;
-    if (isActive(from)) this.#counts[from] -= 1;
-    if (isActive(to)) this.#counts[to] += 1;
-    if (to === 'running' && this.#hasRate) this.#starts.push(event.at);
+    // Plain branches: `counts[from]` with a changing key is a megamorphic keyed access, twice per transition.
+    const counts = this.#counts;
+    if (from === 'running') counts.running -= 1;
+    else if (from === 'pending') counts.pending -= 1;
+    else if (from === 'retrying') counts.retrying -= 1;
+    if (to === 'running') {
+      counts.running += 1;
+      if (this.#hasRate) this.#starts.push(event.at);
+    } else if (to === 'pending') counts.pending += 1;
+    else if (to === 'retrying') counts.retrying += 1;
     const seq = ++this.#seq;
     const slot = seq & this.#mask;
-    const evicted = this.#tasks[slot];
-    // A pending task's log is its creation, which its timestamps rebuild: only a started one's is kept
-    // (at most the running and retrying tasks, so a burst of submits keeps nothing). An entry into a
-    // final state says its task is over without reading the task (long out of the CPU's cache).
-    if (evicted !== undefined && isActive(this.#tos[slot]!) && isStarted(evicted.status)) this.#keep(evicted, slot);
+    // The entry overwritten is forgotten without reading its task (long out of the CPU's cache): a
+    // task whose early entries left the ring gets them back from its context (`#logOf`).
     this.#tasks[slot] = event.task;
     this.#froms[slot] = from;
     this.#tos[slot] = to;
@@ -193,25 +192,6 @@ export class RunnerSource implements DashboardSource {
     this.#log?.message(new ProgressMessage(task, this.#render));
     if (this.#listeners.size > 0) this.#send({ type: 'progress', task: taskView(task, this.#render) });
   };
-
-  /** Moves the entry at `slot`, about to be overwritten, to its (still active) task's kept log. */
-  #keep(task: BackgroundTask, slot: number): void {
-    let kept = this.#kept.get(task);
-    if (!kept) {
-      if (this.#kept.size >= MAX_STREAMING) {
-        for (const held of this.#kept.keys()) if (this.#runner.getTask(held.id) !== held) this.#kept.delete(held);
-        // All still held: drop the oldest tenth, so the next scan is a tenth of the way off.
-        let drop = this.#kept.size >= MAX_STREAMING ? Math.ceil(MAX_STREAMING / 10) : 0;
-        for (const held of this.#kept.keys()) {
-          if (drop-- <= 0) break;
-          this.#kept.delete(held);
-        }
-      }
-      this.#kept.set(task, (kept = []));
-    }
-    kept.push(this.#view(slot));
-    if (kept.length > MAX_LOG) kept.splice(1, 1); // keep the creation
-  }
 
   /** Drops the streamed items of tasks the runner no longer holds; if none, the oldest tenth. */
   #pruneChunks(): void {
@@ -247,29 +227,29 @@ export class RunnerSource implements DashboardSource {
   }
 
   /**
-   * The task's log: its creation and its last transitions (`MAX_LOG` in all), read from the ring.
-   * When its creation has left the ring, what the task's timestamps tell stands in for the part lost.
+   * The task's log: its creation and its last transitions (`MAX_LOG` in all). The ring gives its
+   * newest transitions exactly; when some have left it, the task's context gives the rest (the
+   * chart rebuilds a task's steps from its attempts and times: `historyOf`).
    */
   #logOf(task: BackgroundTask): TransitionView[] {
     const newest: TransitionView[] = [];
-    let creation: TransitionView | undefined;
-    let earliest = Infinity;
+    let whole = false;
     const oldest = Math.max(1, this.#seq - this.#capacity + 1);
     for (let n = this.#seq; n >= oldest; n -= 1) {
       const slot = n & this.#mask;
       if (this.#tasks[slot] !== task) continue;
-      earliest = this.#ats[slot]!;
+      newest.push(this.#view(slot));
       if (this.#froms[slot] === null) {
-        creation = this.#view(slot);
+        whole = true;
         break;
       }
-      if (newest.length < MAX_LOG - 1) newest.push(this.#view(slot));
     }
     newest.reverse();
-    if (creation) return [creation, ...newest];
-    const kept = this.#kept.get(task);
-    const older = kept ? kept : rebuiltLog(task).filter((t) => t.at < earliest);
-    const log = [...older, ...newest];
+    let log = newest;
+    if (!whole) {
+      const steps = historyOf(task._status, task._context);
+      log = [...steps.slice(0, Math.max(0, steps.length - newest.length)), ...newest];
+    }
     return log.length > MAX_LOG ? [log[0]!, ...log.slice(log.length - MAX_LOG + 1)] : log;
   }
 

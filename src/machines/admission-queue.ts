@@ -195,7 +195,7 @@ export function admit(
     }
     // The best head among the queues allowed to start one: the ungrouped queue, and each group
     // whose own limit allows it. Groups are few (one per provider, say), so this scan is
-    // O(groups); each queue operation is O(log n). Without groups it is one peek.
+    // O(groups); each queue operation is O(1) for a priority in use. Without groups it is one peek.
     let best: QueuedTask | undefined;
     let bestKey = '';
     if (queues.size === 1) {

@@ -438,3 +438,63 @@ export function enteredAt(status: TaskStatus, context: TaskMachineContext): numb
       return context.completedAt ?? context.createdAt;
   }
 }
+
+/** @internal One step of a task's history, as the runner's `'transition'` event reports it. */
+export interface TaskStep {
+  readonly from: TaskStatus | null;
+  readonly to: TaskStatus;
+  readonly event: string;
+  readonly at: number;
+  readonly attempt: number;
+}
+
+/**
+ * @internal
+ * A task's transitions so far, rebuilt from its context: its creation, each failed attempt's start
+ * and failure (`context.attempts`), the current attempt's start and the final step, with the times
+ * {@link enteredAt} gives and the events {@link causeOf} names. It equals what the `'transition'`
+ * event reported for a task created by `submit` (a property test holds them equal), so a view that
+ * keeps only recent transitions (the dashboard) rebuilds the older part of a task's log from here.
+ */
+export function historyOf(status: TaskStatus, context: TaskMachineContext, created: 'submit' | 'restore' = 'submit'): TaskStep[] {
+  const steps: TaskStep[] = [{ from: null, to: 'pending', event: created, at: context.createdAt, attempt: 1 }];
+  let state: TaskStatus = 'pending';
+  const failed = context.attempts;
+  for (let i = 0; i < failed.length; i += 1) {
+    const attempt = failed[i]!;
+    steps.push({
+      from: state,
+      to: 'running',
+      event: state === 'pending' ? 'start' : 'retry',
+      at: attempt.startedAt,
+      attempt: attempt.attempt,
+    });
+    const to: TaskStatus = i === failed.length - 1 && status === 'failed' ? 'failed' : 'retrying';
+    const error = attempt.error;
+    const event = error instanceof TaskTimeoutError && error.taskId === context.taskId ? 'timeout' : 'error';
+    steps.push({ from: 'running', to, event, at: attempt.completedAt, attempt: attempt.attempt });
+    state = to;
+  }
+  if (state === status) return steps;
+  if (context.attempt > failed.length && context.attemptStartedAt !== undefined) {
+    // The current attempt started (and did not fail).
+    steps.push({
+      from: state,
+      to: 'running',
+      event: state === 'pending' ? 'start' : 'retry',
+      at: context.attemptStartedAt,
+      attempt: context.attempt,
+    });
+    state = 'running';
+  }
+  if (state !== status) {
+    steps.push({
+      from: state,
+      to: status,
+      event: causeOf(state, status, context),
+      at: enteredAt(status, context),
+      attempt: Math.max(1, context.attempt),
+    });
+  }
+  return steps;
+}

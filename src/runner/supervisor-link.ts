@@ -186,10 +186,11 @@ export class SupervisorLink {
     batch.at = this.#now();
     if (!this.#observed && syncInPlace(this.actor.getSnapshot(), batch, this.#requests)) {
       // Nothing kept a reference to it (an event sent to the actor may be kept by an inspector).
-      batch.submitted.length = 0;
-      batch.returned.length = 0;
-      batch.withdrawn.length = 0;
-      batch.settled.length = 0;
+      // (Setting `length` is a call into the runtime even on an empty array: most batches carry one kind.)
+      if (batch.submitted.length !== 0) batch.submitted.length = 0;
+      if (batch.returned.length !== 0) batch.returned.length = 0;
+      if (batch.withdrawn.length !== 0) batch.withdrawn.length = 0;
+      if (batch.settled.length !== 0) batch.settled.length = 0;
       this.#spareBatch = batch;
       return;
     }

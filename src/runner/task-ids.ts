@@ -14,26 +14,35 @@ import type { TaskId } from '../types.js';
  */
 export function createTaskIds(start: number = Number.parseInt(randomUUID().slice(0, 8), 16)): () => TaskId {
   const runner = randomUUID().slice(14); // '4rrr-vrrr-rrrrrrrrrrrr'
-  let low = start;
+  let low = start >>> 0;
   let high = 0;
   let suffix = tail(high, runner);
+  // The first 6 hex digits change every 256 ids: kept, so an id costs a table lookup and two
+  // concatenations. (`low.toString(16)` per id was a tenth of `submit()`: past 2^31 the counter is
+  // a heap number, and its radix conversion takes the slow path.)
+  let head = hex(low >>> 8, 6);
   return () => {
-    const id = hex8(low) + suffix;
+    const id = head + BYTE_HEX[low & 0xff]! + suffix;
     low += 1;
-    if (low === 0x1_0000_0000) {
-      low = 0;
-      high = (high + 1) & 0xffff;
-      suffix = tail(high, runner);
+    if ((low & 0xff) === 0) {
+      if (low === 0x1_0000_0000) {
+        low = 0;
+        high = (high + 1) & 0xffff;
+        suffix = tail(high, runner);
+      }
+      head = hex(low >>> 8, 6);
     }
     return id;
   };
 }
 
+/** `'00'` to `'ff'`. */
+const BYTE_HEX = Array.from({ length: 256 }, (_, byte) => hex(byte, 2));
+
 function tail(high: number, runner: string): string {
-  return `-${high.toString(16).padStart(4, '0')}-${runner}`;
+  return `-${hex(high, 4)}-${runner}`;
 }
 
-function hex8(n: number): string {
-  const hex = n.toString(16);
-  return hex.length === 8 ? hex : '00000000'.slice(hex.length) + hex;
+function hex(n: number, digits: number): string {
+  return n.toString(16).padStart(digits, '0');
 }

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createTaskIds } from '../../src/runner/task-ids.js';
 
@@ -26,5 +27,23 @@ describe('createTaskIds', () => {
     expect(c.slice(0, 13)).toBe('00000000-0001');
     expect(c.slice(14)).toBe(a.slice(14));
     expect(c).toMatch(UUID_V4);
+  });
+
+  it('gives the counter as 8 + 4 hex digits, for any start and across every 256-id step (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: 0, max: 0xffff_ffff }), fc.integer({ min: 0xffff_fd00, max: 0xffff_ffff })), (start) => {
+        const next = createTaskIds(start);
+        const first = next();
+        const runner = first.slice(14);
+        expect(first.slice(0, 13)).toBe(`${start.toString(16).padStart(8, '0')}-0000`);
+        for (let i = 1; i < 700; i += 1) {
+          const n = start + i;
+          const low = n % 0x1_0000_0000;
+          const high = Math.floor(n / 0x1_0000_0000);
+          expect(next()).toBe(`${low.toString(16).padStart(8, '0')}-${high.toString(16).padStart(4, '0')}-${runner}`);
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });
