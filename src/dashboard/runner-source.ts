@@ -374,20 +374,3 @@ export class RunnerSource implements DashboardSource {
     };
   }
 }
-
-/** A log for a task seen before the dashboard started: what its timestamps tell. */
-export function rebuiltLog(task: {
-  status: TaskStatus;
-  attempt: number;
-  createdAt: Date;
-  startedAt: Date | undefined;
-  completedAt: Date | undefined;
-}): TransitionView[] {
-  const log: TransitionView[] = [{ from: null, to: 'pending', event: 'submit', at: task.createdAt.getTime(), attempt: 0 }];
-  if (task.startedAt) log.push({ from: 'pending', to: 'running', event: 'start', at: task.startedAt.getTime(), attempt: 1 });
-  if (task.status !== 'pending' && task.status !== 'running') {
-    const from = task.startedAt ? 'running' : 'pending';
-    log.push({ from, to: task.status, event: '?', at: task.completedAt?.getTime() ?? task.createdAt.getTime(), attempt: task.attempt });
-  }
-  return log;
-}

@@ -1,6 +1,5 @@
 import type { StoredError, StoredTask } from '../store/task-store.js';
 import type { TaskId, TaskStatus } from '../types.js';
-import { rebuiltLog } from './runner-source.js';
 import type { DashboardSource, SourceMessage } from './source.js';
 import { showError, showValue } from './views.js';
 import type { Render, RunnerView, TaskDetailView, TaskView, TransitionView } from './views.js';
@@ -168,4 +167,21 @@ export class StoreSource implements DashboardSource {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
+}
+
+/** A stored task's log as far as its row tells (a store keeps no transitions): its timestamps. */
+function rebuiltLog(task: {
+  status: TaskStatus;
+  attempt: number;
+  createdAt: Date;
+  startedAt: Date | undefined;
+  completedAt: Date | undefined;
+}): TransitionView[] {
+  const log: TransitionView[] = [{ from: null, to: 'pending', event: 'submit', at: task.createdAt.getTime(), attempt: 0 }];
+  if (task.startedAt) log.push({ from: 'pending', to: 'running', event: 'start', at: task.startedAt.getTime(), attempt: 1 });
+  if (task.status !== 'pending' && task.status !== 'running') {
+    const from = task.startedAt ? 'running' : 'pending';
+    log.push({ from, to: task.status, event: '?', at: task.completedAt?.getTime() ?? task.createdAt.getTime(), attempt: task.attempt });
+  }
+  return log;
 }

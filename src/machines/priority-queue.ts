@@ -25,7 +25,7 @@ export class PriorityQueue<T extends { readonly priority: number; readonly seq: 
   push(item: T): void {
     this.#size += 1;
     const runs = this.#runs;
-    // The common cases first: the only run, or the last (lowest) one.
+    // The common case first: the highest run (usually the only one).
     const first = runs[0];
     if (first !== undefined && first.priority === item.priority) {
       first.push(item);

@@ -152,10 +152,10 @@ export function syncInPlace(
  * `draining` admit nothing; with `autoCleanup` it removes finished tasks `cleanupDelay` ms after
  * they finish, in every state.
  *
- * Every task costs O(1) to queue and to admit in the common case (see `PriorityQueue`). Waiting is done with delayed
- * events on the actor's clock: one `sweep` for all finished tasks (armed for the oldest), one
- * `tick` for when a rate limit frees up, one `drainTimeout`. Effects leave the machine as emitted
- * events (`admit`, `remove`, `drainTimedOut`) that the runner acts on.
+ * Every task costs O(1) to queue and to admit in the common case (see `PriorityQueue`). Waiting is
+ * done with delayed events on the actor's clock: one `sweep` for all finished tasks (armed for the
+ * oldest), one `tick` for when a rate limit frees up, one `drainTimeout`. Effects leave the machine
+ * as emitted events (`admit`, `remove`, `drainTimedOut`) that the runner acts on.
  */
 export const supervisorMachine = setup({
   types: {} as {
