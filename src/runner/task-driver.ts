@@ -4,7 +4,7 @@ import { RemoteWork } from '../backends/backend.js';
 import { messageOf, NonRetryableError } from '../errors.js';
 import { causeOf, enteredAt, stepTask, taskChart, taskTimers } from '../machines/task-chart.js';
 import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-chart.js';
-import { taskMachineWithoutExecute } from '../machines/task-machine.js';
+import { taskActorLogic, taskSnapshotOf as snapshotOf } from '../machines/task-logic.js';
 import type { TaskActor } from '../machines/task-machine.js';
 import { isFinalStatus } from '../types.js';
 import type { TaskId, TaskStatus } from '../types.js';
@@ -19,15 +19,6 @@ import { unref } from './supervisor-link.js';
 import type { SupervisorLink, SupervisorRequests } from './supervisor-link.js';
 import type { QueuedTask } from '../machines/admission-queue.js';
 import type { TaskTable } from './task-table.js';
-import { createSnapshotSource } from './task-snapshot.js';
-
-/**
- * The task machine every runner's task actors run: the chart without an `execute` child, since the
- * driver attaches the work for every task (with or without an actor) in {@link TaskDriver.commit}.
- */
-const taskLogic = taskMachineWithoutExecute;
-/** Snapshots of `taskLogic` for tasks without an actor. */
-const snapshotOf = createSnapshotSource(taskLogic);
 
 /**
  * @internal
@@ -402,11 +393,13 @@ export class TaskDriver implements SupervisorRequests {
    */
   materialize(task: BackgroundTask): TaskActor {
     if (task._actor) return task._actor;
-    const snapshot = taskLogic.resolveState({ value: task._status, context: task._context });
-    const actor = createActor(taskLogic, {
-      snapshot,
+    // The machine without an `execute` child (the driver attaches the work for every task, with or
+    // without an actor, in `commit`), stepped by the chart: see `taskActorLogic`.
+    const actor = createActor(taskActorLogic, {
+      snapshot: snapshotOf(task._status, task._context),
       parent: this.link.actor,
       id: task.id,
+      // Unused (the snapshot is given); xstate's types ask for the machine's input all the same.
       input: task._context as TaskMachineInput,
     });
     task._actor = actor;

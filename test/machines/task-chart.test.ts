@@ -1,63 +1,11 @@
 import fc from 'fast-check';
 import { initialTransition, transition } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { NonRetryableError, TaskLostError, taskMachine } from '../../src/index.js';
+import { taskMachine } from '../../src/index.js';
 import { taskMachineWithoutExecute } from '../../src/machines/task-machine.js';
-import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../../src/index.js';
 import { stepTask, taskChart, taskGuards, taskTimers, taskUpdates } from '../../src/machines/task-chart.js';
 import type { TaskStatus } from '../../src/types.js';
-
-/** Errors compared by class name and message: each path builds its own `TaskCancelledError`. */
-function comparable(context: TaskMachineContext) {
-  const plain = (error: Error | undefined) => error && { name: error.name, message: error.message };
-  return {
-    ...context,
-    error: plain(context.error),
-    attempts: context.attempts.map((a) => ({ ...a, error: plain(a.error) })),
-  };
-}
-
-const at = fc.integer({ min: 1_000, max: 100_000 });
-const event: fc.Arbitrary<TaskMachineEvent> = fc.oneof(
-  at.map((t) => ({ type: 'start' as const, at: t })),
-  fc
-    .record(
-      {
-        fraction: fc.oneof(fc.double({ min: -0.5, max: 1.5, noNaN: true }), fc.constant(undefined)),
-        message: fc.option(fc.string(), { nil: undefined }),
-      },
-      { requiredKeys: [] },
-    )
-    .map((e) => ({ type: 'progress' as const, ...e })),
-  fc.anything().map((chunk) => ({ type: 'progress' as const, chunk })),
-  fc.tuple(fc.anything(), at).map(([output, t]) => ({ type: 'done' as const, output, at: t })),
-  fc.tuple(fc.boolean(), fc.string(), at).map(([final, message, t]) => ({
-    type: 'error' as const,
-    error: final ? new NonRetryableError(message) : new Error(message),
-    at: t,
-  })),
-  fc.constant({ type: 'timeout' as const }),
-  at.map((t) => ({ type: 'retry' as const, at: t })),
-  fc.tuple(at, fc.option(fc.string(), { nil: undefined })).map(([t, reason]) => ({ type: 'cancel' as const, at: t, reason })),
-  at.map((t) => ({ type: 'lose' as const, at: t, error: new TaskLostError('t1', 'running', 'function') })),
-);
-
-const input: fc.Arbitrary<TaskMachineInput> = fc.record({
-  taskId: fc.constantFrom('t1', 'a-much-longer-task-id'),
-  name: fc.constant('job'),
-  timeout: fc.option(fc.integer({ min: 1, max: 5_000 }), { nil: undefined }),
-  metadata: fc.constant({}),
-  createdAt: fc.constant(1_000),
-  work: fc.constant(null),
-  maxAttempts: fc.integer({ min: 1, max: 4 }),
-  backoff: fc.record({
-    type: fc.constantFrom('fixed' as const, 'exponential' as const),
-    delay: fc.integer({ min: 0, max: 10_000 }),
-    maxDelay: fc.option(fc.integer({ min: 0, max: 20_000 }), { nil: undefined }),
-    jitter: fc.double({ min: 0, max: 1, noNaN: true }),
-  }),
-  retryOnTimeout: fc.boolean(),
-});
+import { comparable, event, input } from './task-arbitraries.js';
 
 describe('taskChart', () => {
   describe('when random events drive the stepper and the machine', () => {

@@ -1,5 +1,5 @@
 import type { AnyStateMachine } from 'xstate';
-import type { TaskMachineContext, TaskSnapshot } from '../machines/task-machine.js';
+import type { TaskMachineContext, TaskSnapshot } from './task-machine.js';
 import type { TaskStatus } from '../types.js';
 
 /**
