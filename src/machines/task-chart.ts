@@ -300,6 +300,17 @@ export const taskTimers = {
 /** The name of one of {@link taskTimers}. */
 export type TaskTimerName = keyof typeof taskTimers;
 
+/**
+ * The timer entering `status` with `context` arms, or `undefined`: the state has none, or its
+ * delay is undefined (a task without a timeout). Leaving the state cancels exactly this timer.
+ */
+export function armedTimer(status: TaskStatus, context: TaskMachineContext): TaskTimer | undefined {
+  const name = taskChart.states[status].after;
+  if (name === undefined) return undefined;
+  const timer = taskTimers[name];
+  return timer.delay(context) === undefined ? undefined : timer;
+}
+
 // ------------------------------------------------------------------ the chart
 
 /** One transition of the chart. The first whose guard passes is taken. */

@@ -1,5 +1,5 @@
 import type { AnyActorScope, EventObject, InspectionEvent } from 'xstate';
-import { stepTask, taskChart, taskTimers } from './task-chart.js';
+import { armedTimer, stepTask, taskChart } from './task-chart.js';
 import type { TaskMachineEvent, TaskTimer } from './task-chart.js';
 import { taskMachineWithoutExecute } from './task-machine.js';
 import type { TaskSnapshot } from './task-machine.js';
@@ -70,8 +70,9 @@ function cancelTimer(scope: AnyActorScope, timer: TaskTimer, snapshot: TaskSnaps
   execute(scope, 'xstate.cancel', { sendId }, () => scope.system.scheduler.cancel(scope.self, sendId), snapshot, event);
 }
 
-function scheduleTimer(scope: AnyActorScope, timer: TaskTimer, delay: number, snapshot: TaskSnapshot, event: EventObject): void {
+function scheduleTimer(scope: AnyActorScope, timer: TaskTimer, snapshot: TaskSnapshot, event: EventObject): void {
   const raised = timer.event(snapshot.context);
+  const delay = timer.delay(snapshot.context)!;
   const id = timer.id;
   execute(
     scope,
@@ -105,19 +106,13 @@ taskActorLogic.transition = function transition(snapshot, event, scope) {
     return before;
   }
   const [to, context] = next;
-  if (to !== from) {
-    // Exit, then entry, as the machine's `unschedule.<timer>` and `schedule.<timer>` actions do:
-    // each only for a timer the state armed (a task without a timeout has none).
-    const left = taskChart.states[from].after;
-    if (left !== undefined && taskTimers[left].delay(before.context) !== undefined) cancelTimer(scope, taskTimers[left], before, event);
-  }
   const after = taskSnapshotOf(to, context);
   if (to !== from) {
-    const entered = taskChart.states[to].after;
-    if (entered !== undefined) {
-      const delay = taskTimers[entered].delay(context);
-      if (delay !== undefined) scheduleTimer(scope, taskTimers[entered], delay, after, event);
-    }
+    // Exit, then entry, as the machine's `unschedule.<timer>` and `schedule.<timer>` actions do.
+    const left = armedTimer(from, before.context);
+    if (left !== undefined) cancelTimer(scope, left, before, event);
+    const entered = armedTimer(to, context);
+    if (entered !== undefined) scheduleTimer(scope, entered, after, event);
   }
   reportMicrostep(scope, event, after, before, true);
   return after;

@@ -2,7 +2,7 @@ import { createActor } from 'xstate';
 import { Execution } from '../actors/run-function.js';
 import { RemoteWork } from '../backends/backend.js';
 import { messageOf, NonRetryableError } from '../errors.js';
-import { causeOf, enteredAt, stepTask, taskChart, taskTimers } from '../machines/task-chart.js';
+import { armedTimer, causeOf, enteredAt, stepTask, taskChart, taskTimers } from '../machines/task-chart.js';
 import type { TaskMachineContext, TaskMachineEvent, TaskMachineInput } from '../machines/task-chart.js';
 import { taskActorLogic, taskSnapshotOf as snapshotOf } from '../machines/task-logic.js';
 import type { TaskActor } from '../machines/task-machine.js';
@@ -256,12 +256,11 @@ export class TaskDriver implements SupervisorRequests {
     // actor through `dispatch`.
     if (state.invoke === 'execute' && work instanceof Execution) work.attach((event) => this.dispatch(task, event), context.attempt);
     // An actor arms its own timers (delayed events on the actor system's clock).
-    if (driven || state.after === undefined || task._status !== status) return;
-    const timer = taskTimers[state.after];
-    const delay = timer.delay(context);
-    if (delay !== undefined) {
+    if (driven || task._status !== status) return;
+    const timer = armedTimer(status, context);
+    if (timer !== undefined) {
       const event = timer.event(context);
-      task._timer = this.#schedule(delay, () => this.dispatch(task, event), task);
+      task._timer = this.#schedule(timer.delay(context)!, () => this.dispatch(task, event), task);
     }
   }
 
